@@ -1,0 +1,68 @@
+/**
+ * Peerline's DHT is its own, built from the same engine as IPFS's: a private
+ * protocol id keeps Peerline nodes from ever joining the public IPFS DHT.
+ */
+export const DHT_PROTOCOL = '/peerline/kad/1.0.0'
+
+/** Record namespace: DHT keys look like `/peerline/<sha-256 of the AOR, hex>`. */
+export const RECORD_NAMESPACE = 'peerline'
+
+/**
+ * Largest location record a supernode stores or a client accepts. A record
+ * holds one identity certificate (~400 B) and up to MAX_DEVICES devices, each
+ * a device certificate (~350 B) and a few relay addresses (~150 B each), so
+ * 8 KiB leaves room while keeping a flood of records cheap to refuse.
+ */
+export const MAX_RECORD_BYTES = 8 * 1024
+
+/** Devices of one identity listed in its location record. */
+export const MAX_DEVICES = 8
+
+/** Reachable addresses kept per device in a record. */
+export const MAX_ADDRS_PER_DEVICE = 8
+
+/**
+ * A location record is short-lived so that a device that vanished stops
+ * being rung soon (cf. SIP REGISTER expiry, RFC 3261 §10.2.1: 3600 s default;
+ * Peerline is more eager because its records also carry relay addresses).
+ */
+export const RECORD_TTL_MS = 20 * 60_000
+
+/** Republish this long before the published record expires. */
+export const REPUBLISH_BEFORE_EXPIRY_MS = 10 * 60_000
+
+/** Tolerated clock difference between a record's signer and its checker. */
+export const CLOCK_SKEW_MS = 5 * 60_000
+
+/** Reconnect back-off to supernodes: 0.5 s doubling to a 5 min cap. */
+export const RECONNECT_INITIAL_MS = 500
+export const RECONNECT_MAX_MS = 5 * 60_000
+
+/** Keep-alive ping on every connection (libp2p connection monitor). */
+export const KEEPALIVE_INTERVAL_MS = 15_000
+
+/** A client keeps connections to this many supernodes when it knows of them. */
+export const TARGET_SUPERNODES = 2
+
+/** Relay reservations a client holds (one per supernode, for failover). */
+export const RELAY_RESERVATIONS = 2
+
+/** Default upper bound on a lookup when the caller gives no signal. */
+export const LOOKUP_TIMEOUT_MS = 10_000
+
+/** Bound on one dial to a supernode. */
+export const DIAL_TIMEOUT_MS = 5_000
+
+/**
+ * Relay limits on a supernode. libp2p's defaults (2 min, 128 KiB per relayed
+ * connection) would cut a long call's SIP dialog (re-INVITEs, BYE, chat).
+ * Relayed connections carry signalling only — media goes over WebRTC — so
+ * hours and tens of MiB are generous yet bounded.
+ */
+export const RELAY_DURATION_LIMIT_MS = 6 * 60 * 60_000
+export const RELAY_DATA_LIMIT_BYTES = 64n * 1024n * 1024n
+export const RELAY_MAX_RESERVATIONS = 2048
+export const RELAY_RESERVATION_TTL_MS = 2 * 60 * 60_000
+
+/** How often a supernode drops expired location records from its store. */
+export const RECORD_SWEEP_INTERVAL_MS = 60_000

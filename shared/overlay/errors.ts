@@ -1,0 +1,52 @@
+/**
+ * Overlay errors. Callers branch on `err.name`; the UI maps names to sentences
+ * in one table. Certificate errors (BadSignatureError, WrongEmailError, …)
+ * come from shared/identity and pass through unchanged.
+ */
+export class RecordTooLargeError extends Error {
+  static override name = 'RecordTooLargeError'
+  override name = 'RecordTooLargeError'
+  constructor (message = 'Location record is larger than the limit') { super(message) }
+}
+
+export class MalformedRecordError extends Error {
+  static override name = 'MalformedRecordError'
+  override name = 'MalformedRecordError'
+  constructor (message = 'Location record is malformed') { super(message) }
+}
+
+export class RecordExpiredError extends Error {
+  static override name = 'RecordExpiredError'
+  override name = 'RecordExpiredError'
+  constructor (message = 'Location record has expired') { super(message) }
+}
+
+export class RecordKeyMismatchError extends Error {
+  static override name = 'RecordKeyMismatchError'
+  override name = 'RecordKeyMismatchError'
+  constructor (message = 'Location record is stored under another address\'s key') { super(message) }
+}
+
+export class StaleRecordError extends Error {
+  static override name = 'StaleRecordError'
+  override name = 'StaleRecordError'
+  constructor (message = 'Location record is older than one already seen') { super(message) }
+}
+
+export class NotFoundError extends Error {
+  static override name = 'NotFoundError'
+  override name = 'NotFoundError'
+  constructor (message = 'Nobody is online at that address') { super(message) }
+}
+
+export class OfflineError extends Error {
+  static override name = 'OfflineError'
+  override name = 'OfflineError'
+  constructor (message = 'Not connected to any supernode') { super(message) }
+}
+
+export class InvalidMultiaddrError extends Error {
+  static override name = 'InvalidMultiaddrError'
+  override name = 'InvalidMultiaddrError'
+  constructor (message = 'Not a valid multiaddr') { super(message) }
+}

@@ -1,0 +1,6 @@
+export * from './constants.ts'
+export * from './errors.ts'
+export * from './record.ts'
+export * from './node.ts'
+export * from './connector.ts'
+export * from './overlay.ts'

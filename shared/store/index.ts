@@ -1,0 +1,5 @@
+// Node-only backends (./node/file.ts) are imported directly, so browser bundles never see node: modules.
+export * from './constants.ts'
+export * from './errors.ts'
+export * from './idb.ts'
+export * from './kv.ts'

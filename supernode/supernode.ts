@@ -1,0 +1,237 @@
+/**
+ * A Peerline supernode: kad-dht server for Peerline's private DHT, circuit
+ * relay for devices behind NAT, bootstrap peer, and a /health endpoint.
+ *
+ * ```ts
+ * const sn = await startSupernode({ listen: ['/ip4/0.0.0.0/tcp/9001/ws'], dataDir: '/var/lib/peerline' })
+ * console.info(sn.addrs)   // give these to clients as bootstrap addresses
+ * await sn.stop()
+ * ```
+ */
+import { mkdir, readFile, writeFile, rename, access, constants as fsConstants } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { Server } from 'node:http'
+import { join } from 'node:path'
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { multiaddr } from '@multiformats/multiaddr'
+import { MemoryDatastore } from 'datastore-core/memory'
+import { FsDatastore } from 'datastore-fs'
+import type { PrivateKey } from '@libp2p/interface'
+import type { Datastore } from 'interface-datastore'
+import { createOverlayNode, SupernodeConnector, RECORD_SWEEP_INTERVAL_MS, InvalidMultiaddrError } from '../shared/overlay/index.ts'
+import type { OverlayLibp2p } from '../shared/overlay/index.ts'
+import { logger } from '../shared/util/logger.ts'
+import { guardRecords, RecordStats, sweepRecords } from './records.ts'
+import { VERSION } from './version.ts'
+
+const log = logger('supernode')
+
+export interface SupernodeInit {
+  listen: string[]
+  bootstrap?: string[]
+  announce?: string[]
+  /** keeps the peer key and stored records across restarts; in memory when absent */
+  dataDir?: string
+  /** host:port for the /health endpoint; port 0 picks a free one; null disables it */
+  health?: string | null
+  /** keep private/loopback addresses (LAN and local deployments); default true */
+  allowPrivateAddresses?: boolean
+  sweepIntervalMs?: number
+}
+
+export interface Health {
+  status: 'ok'
+  version: string
+  peerId: string
+  uptimeSeconds: number
+  connectedPeers: number
+  supernodePeers: number
+  storedRecords: number
+  relayReservations: number
+  rejectedRecords: Record<string, number>
+  addrs: string[]
+}
+
+export class SupernodeStartError extends Error {
+  static override name = 'SupernodeStartError'
+  override name = 'SupernodeStartError'
+}
+
+export interface Supernode {
+  node: OverlayLibp2p
+  peerId: string
+  /** full multiaddrs (with /p2p/<id>) clients use as bootstrap addresses */
+  addrs: string[]
+  healthUrl?: string
+  stats: RecordStats
+  health: () => Promise<Health>
+  stop: () => Promise<void>
+}
+
+async function loadOrCreateKey (dataDir: string | undefined): Promise<PrivateKey> {
+  if (dataDir == null) return generateKeyPair('Ed25519')
+  const file = join(dataDir, 'peer-key')
+  try {
+    return privateKeyFromProtobuf(await readFile(file))
+  } catch (err: any) {
+    if (err.code !== 'ENOENT') throw new SupernodeStartError(`Cannot read the peer key ${file}: ${err.message}`)
+  }
+  const key = await generateKeyPair('Ed25519')
+  await writeFile(`${file}.tmp`, privateKeyToProtobuf(key), { mode: 0o600 })
+  await rename(`${file}.tmp`, file)
+  return key
+}
+
+async function prepareDataDir (dataDir: string): Promise<void> {
+  try {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 })
+    await access(dataDir, fsConstants.W_OK | fsConstants.R_OK)
+    const probe = join(dataDir, '.write-test')
+    await writeFile(probe, '')
+  } catch (err: any) {
+    throw new SupernodeStartError(`--data-dir ${dataDir} is not a writable directory: ${err.code ?? err.message}`)
+  }
+}
+
+function checkAddrs (flag: string, addrs: string[]): void {
+  for (const a of addrs) {
+    try {
+      multiaddr(a)
+    } catch (err) {
+      throw new InvalidMultiaddrError(`${flag} "${a}" is not a valid multiaddr: ${(err as Error).message}`)
+    }
+  }
+}
+
+function parseHostPort (value: string): { host: string, port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(value)
+  if (m == null || Number(m[2]) > 65535) throw new SupernodeStartError(`--health "${value}" must be host:port`)
+  return { host: m[1] as string, port: Number(m[2]) }
+}
+
+export async function startSupernode (init: SupernodeInit): Promise<Supernode> {
+  checkAddrs('--listen', init.listen)
+  checkAddrs('--bootstrap', init.bootstrap ?? [])
+  checkAddrs('--announce', init.announce ?? [])
+  const healthAddr = init.health === null ? undefined : parseHostPort(init.health ?? '127.0.0.1:0')
+  if (init.dataDir != null) await prepareDataDir(init.dataDir)
+
+  const privateKey = await loadOrCreateKey(init.dataDir)
+  let base: Datastore
+  if (init.dataDir != null) {
+    const fsStore = new FsDatastore(join(init.dataDir, 'datastore'))
+    await fsStore.open()
+    base = fsStore
+  } else {
+    base = new MemoryDatastore()
+  }
+  const stats = new RecordStats()
+  const datastore = guardRecords(base, stats)
+  const node = await createOverlayNode({
+    mode: 'server',
+    privateKey,
+    datastore,
+    listen: init.listen,
+    ...(init.announce != null ? { announce: init.announce } : {}),
+    publicOnly: init.allowPrivateAddresses === false,
+    onRecordRejected: (_key, err) => { stats.reject(err.name) }
+  })
+  try {
+    await node.start()
+    // kad-dht waits to learn it is publicly dialable before serving; a
+    // supernode is a server by definition (and on a LAN it never would learn)
+    await node.services.dht.setMode('server')
+  } catch (err: any) {
+    await Promise.resolve(node.stop()).catch(() => {})
+    if (err.code === 'EADDRINUSE' || /EADDRINUSE|address already in use/i.test(String(err.message))) {
+      throw new SupernodeStartError(`Cannot listen on ${init.listen.join(', ')}: the port is already in use`)
+    }
+    throw new SupernodeStartError(`Cannot start the supernode: ${err.message}`)
+  }
+
+  // other supernodes: dialled with back-off, rediscovered through the DHT
+  const connector = new SupernodeConnector(node, { bootstrap: init.bootstrap ?? [], target: Math.max(3, init.bootstrap?.length ?? 0) })
+  connector.start()
+
+  const started = Date.now()
+  const addrs = node.getMultiaddrs().map(a => a.toString())
+  const health = async (): Promise<Health> => ({
+    status: 'ok',
+    version: VERSION,
+    peerId: node.peerId.toString(),
+    uptimeSeconds: Math.round((Date.now() - started) / 1000),
+    connectedPeers: node.getPeers().length,
+    supernodePeers: connector.connected().length,
+    storedRecords: await sweepRecords(base, stats),
+    relayReservations: (node.services as any).relay?.reservations?.size ?? 0,
+    rejectedRecords: { ...stats.rejected },
+    addrs: node.getMultiaddrs().map(a => a.toString())
+  })
+
+  let server: Server | undefined
+  let healthUrl: string | undefined
+  if (healthAddr != null) {
+    server = createServer((req, res) => {
+      if (req.method === 'GET' && (req.url === '/health' || req.url === '/health/')) {
+        health().then(h => {
+          res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+          res.end(JSON.stringify(h, null, 2))
+        }).catch(err => {
+          res.writeHead(500, { 'content-type': 'application/json' })
+          res.end(JSON.stringify({ status: 'error', error: (err as Error).message }))
+        })
+        return
+      }
+      res.writeHead(404, { 'content-type': 'text/plain' })
+      res.end('Not found: try /health\n')
+    })
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server?.once('error', reject)
+        server?.listen(healthAddr.port, healthAddr.host, () => { resolve() })
+      })
+    } catch (err: any) {
+      connector.stop()
+      await node.stop()
+      throw new SupernodeStartError(err.code === 'EADDRINUSE'
+        ? `Cannot serve /health on ${healthAddr.host}:${healthAddr.port}: the port is already in use`
+        : `Cannot serve /health: ${err.message}`)
+    }
+    const a = server.address()
+    if (a != null && typeof a === 'object') {
+      healthUrl = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}/health`
+    }
+  }
+
+  const sweeper = setInterval(() => {
+    sweepRecords(base, stats).catch(err => { log.error('sweep failed: %s', (err as Error).message) })
+  }, init.sweepIntervalMs ?? RECORD_SWEEP_INTERVAL_MS)
+  sweeper.unref?.()
+
+  let stopping: Promise<void> | undefined
+  const stop = async (): Promise<void> => {
+    stopping ??= (async () => {
+      clearInterval(sweeper)
+      connector.stop()
+      if (server != null) {
+        server.closeAllConnections()
+        await new Promise<void>(resolve => server?.close(() => { resolve() }))
+      }
+      await node.stop()
+      if (base instanceof FsDatastore) await base.close()
+      log('stopped')
+    })()
+    return stopping
+  }
+
+  log('started %s on %s', node.peerId.toString(), addrs.join(' '))
+  return {
+    node,
+    peerId: node.peerId.toString(),
+    addrs,
+    ...(healthUrl != null ? { healthUrl } : {}),
+    stats,
+    health,
+    stop
+  }
+}
