@@ -1,0 +1,132 @@
+/**
+ * The contract of shared/sip: what the PWA, the extension and tests use.
+ * Implementation: phone.ts (Phone), call.ts (Call), transport.ts (the SIP
+ * multiplexer over libp2p streams). Types only in this file.
+ */
+import type { TypedEventTarget } from 'main-event'
+
+/**
+ * Call lifecycle (one transition() enforces it; anything else throws InvalidStateError):
+ *
+ *   outgoing:  calling ──1xx──▶ ringing ──2xx──▶ active ◀──▶ held
+ *   incoming:  incoming ──answer()──▶ active ◀──▶ held
+ *   calling | ringing | incoming | active | held ──▶ ended
+ */
+export type CallState = 'calling' | 'ringing' | 'incoming' | 'active' | 'held' | 'ended'
+
+export interface RemoteParty {
+  /** normalised address, e.g. alice@example.org */
+  aor: string
+  /** display name from the SIP From/To header; shown only as a hint when unverified */
+  displayName: string
+  /** true when the device certificate chains to an identity certificate for `aor` */
+  verified: boolean
+  /** why verification failed (error name, e.g. 'WrongEmailError'), when it did */
+  unverifiedReason?: string
+  /** libp2p peer id of the remote device, once known */
+  peerId?: string
+}
+
+export type CallEndReason =
+  | 'hangup' | 'remote-hangup' | 'declined' | 'busy' | 'cancelled' | 'remote-cancelled'
+  | 'no-answer' | 'answered-elsewhere' | 'unreachable' | 'failed'
+
+export interface CallEnd {
+  reason: CallEndReason
+  /** a sentence for the user */
+  message: string
+  /** SIP status code when one ended the call */
+  status?: number
+}
+
+/** Where the time went while setting up an outgoing call (ms). */
+export interface CallTimings {
+  lookupMs?: number
+  connectMs?: number
+  /** INVITE sent until the 2xx arrived (includes the callee answering) */
+  sipMs?: number
+  /** ICE gathering before the INVITE could be sent (bounded by ICE_GATHERING_TIMEOUT_MS) */
+  iceMs?: number
+}
+
+export interface CallEvents {
+  state: CustomEvent<CallState>
+  ended: CustomEvent<CallEnd>
+  muted: CustomEvent<boolean>
+  held: CustomEvent<boolean>
+  video: CustomEvent<boolean>
+  'remote-stream': CustomEvent<MediaStream>
+  dtmf: CustomEvent<{ tone: string, direction: 'in' | 'out' }>
+}
+
+export interface Call extends TypedEventTarget<CallEvents> {
+  readonly id: string
+  readonly direction: 'outgoing' | 'incoming'
+  readonly remote: RemoteParty
+  readonly state: CallState
+  readonly muted: boolean
+  readonly held: boolean
+  readonly video: boolean
+  /** ms epoch */
+  readonly startedAt: number
+  readonly answeredAt?: number
+  readonly endedAt?: number
+  readonly end?: CallEnd
+  readonly timings: CallTimings
+  readonly localStream?: MediaStream
+  readonly remoteStream?: MediaStream
+  /** the RTCPeerConnection carrying media (for stats), once created */
+  readonly peerConnection?: RTCPeerConnection
+  answer: (options?: { video?: boolean }) => Promise<void>
+  decline: () => void
+  hangup: () => void
+  setMuted: (muted: boolean) => void
+  setHeld: (held: boolean) => Promise<void>
+  setVideo: (video: boolean) => Promise<void>
+  /** RFC 4733 telephone-events; tones from 0-9*#ABCD */
+  sendDtmf: (tones: string) => void
+  /** ms since answered (0 before), frozen once ended */
+  duration: () => number
+}
+
+export interface IncomingMessage {
+  id: string
+  from: RemoteParty
+  body: string
+  contentType: string
+  receivedAt: number
+}
+
+export interface SentMessage {
+  id: string
+  to: string
+  /** devices that accepted it with a 2xx */
+  deliveredTo: number
+}
+
+export interface PhoneEvents {
+  'call:incoming': CustomEvent<Call>
+  'call:outgoing': CustomEvent<Call>
+  'message:incoming': CustomEvent<IncomingMessage>
+}
+
+export interface Phone extends TypedEventTarget<PhoneEvents> {
+  start: () => Promise<void>
+  stop: () => Promise<void>
+  /**
+   * Looks `target` up (email or sip: URI), dials its devices and sends the
+   * INVITE, resolving with the Call in state 'calling'. Rejects within a few
+   * seconds with InvalidAddressError, NotFoundError (not online), OfflineError
+   * (no supernode) or CallFailedError.
+   */
+  call: (target: string, options?: { video?: boolean, signal?: AbortSignal }) => Promise<Call>
+  /** SIP MESSAGE to every device of `target`; rejects like call() when nobody accepts it */
+  sendMessage: (target: string, body: string, options?: { signal?: AbortSignal }) => Promise<SentMessage>
+  /** calls not yet ended */
+  calls: () => Call[]
+}
+
+/** Media access, injected so shared/sip never touches navigator directly. */
+export interface MediaAdapter {
+  getUserMedia: (constraints: MediaStreamConstraints) => Promise<MediaStream>
+}
