@@ -12,8 +12,8 @@
 import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesToHex } from '@noble/hashes/utils.js'
 import {
-  canonicalJson, fromBase64Url, normalizeAor, signBytes, toBase64Url, utf8, verifyBytes,
-  verifyDeviceCertificate, verifyIdentityCertificate, BadSignatureError
+  fromBase64Url, normalizeAor, signObject, utf8, verifyDeviceCertificate, verifyIdentityCertificate,
+  verifyObjectSignature, BadSignatureError
 } from '../identity/index.ts'
 import type { DeviceCertificate, IdentityCertificate, IdentityKeyPair, VerifyCertificateOptions } from '../identity/index.ts'
 import { CLOCK_SKEW_MS, MAX_ADDRS_PER_DEVICE, MAX_DEVICES, MAX_RECORD_BYTES, RECORD_NAMESPACE, RECORD_TTL_MS } from './constants.ts'
@@ -67,8 +67,7 @@ export function createLocationRecord (init: CreateRecordInit): LocationRecord {
     issuedAt: now,
     expiresAt: now + (init.ttlMs ?? RECORD_TTL_MS)
   }
-  const sig = toBase64Url(signBytes(init.identity.privateKey, utf8(canonicalJson(unsigned))))
-  return { ...unsigned, sig }
+  return signObject(init.identity.privateKey, unsigned)
 }
 
 export function encodeLocationRecord (record: LocationRecord): Uint8Array {
@@ -134,14 +133,7 @@ export function validateLocationRecord (key: Uint8Array | undefined, bytes: Uint
     throw new RecordKeyMismatchError(`Location record for ${aor} is stored under another address's key`)
   }
   const cert = verifyIdentityCertificate(record.certificate, { ...options.certificate, email: aor, now })
-  const { sig, ...unsigned } = record
-  let signature: Uint8Array
-  try {
-    signature = fromBase64Url(sig)
-  } catch {
-    throw new BadSignatureError('Location record signature is not base64url')
-  }
-  if (!verifyBytes(fromBase64Url(cert.key), utf8(canonicalJson(unsigned)), signature)) {
+  if (!verifyObjectSignature(fromBase64Url(cert.key), record)) {
     throw new BadSignatureError(`Location record for ${aor} is not signed by the key in its certificate`)
   }
   if (record.expiresAt + CLOCK_SKEW_MS < now) {

@@ -1,0 +1,106 @@
+/**
+ * Location record rules, one by one, without a network.
+ */
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { generateIdentityKey, issueDeviceCertificate, selfCertify, signObject } from '../../shared/identity/index.ts'
+import type { IdentityKeyPair } from '../../shared/identity/index.ts'
+import {
+  createLocationRecord, encodeLocationRecord, isNewer, locationKey, MAX_DEVICES, MAX_RECORD_BYTES,
+  selectLocationRecord, validateLocationRecord
+} from '../../shared/overlay/index.ts'
+import type { LocationRecord } from '../../shared/overlay/index.ts'
+import { backoff } from '../../shared/util/backoff.ts'
+
+const enc = (r: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(r))
+
+async function device (identity: IdentityKeyPair): Promise<{ peerId: string, certificate: ReturnType<typeof issueDeviceCertificate>, addrs: string[] }> {
+  const peerId = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+  return { peerId, certificate: issueDeviceCertificate({ identity, peerId }), addrs: ['/ip4/127.0.0.1/tcp/1/ws/p2p/x/p2p-circuit'] }
+}
+
+function throwsNamed (fn: () => unknown, name: string): void {
+  assert.throws(fn, (err: Error) => { assert.equal(err.name, name, err.message); return true })
+}
+
+describe('location records', () => {
+  const alice = generateIdentityKey()
+  const cert = selfCertify(alice, 'alice@example.org')
+
+  it('a record made by its owner validates under its own key', async () => {
+    const r = createLocationRecord({ identity: alice, certificate: cert, devices: [await device(alice)], seq: 1 })
+    const ok = validateLocationRecord(locationKey('alice@example.org'), encodeLocationRecord(r))
+    assert.equal(ok.aor, 'alice@example.org')
+    assert.deepEqual(locationKey('SIP:Alice@EXAMPLE.org'), locationKey('alice@example.org'))
+  })
+
+  it('names each broken rule', async () => {
+    const key = locationKey('alice@example.org')
+    const good = createLocationRecord({ identity: alice, certificate: cert, devices: [], seq: 1 })
+    const { sig: _sig, ...body } = good
+    throwsNamed(() => validateLocationRecord(key, new Uint8Array(MAX_RECORD_BYTES + 1)), 'RecordTooLargeError')
+    throwsNamed(() => validateLocationRecord(key, new TextEncoder().encode('{not json')), 'MalformedRecordError')
+    throwsNamed(() => validateLocationRecord(key, enc({ ...good, v: 2 })), 'MalformedRecordError')
+    throwsNamed(() => validateLocationRecord(key, enc({ ...good, seq: -1 })), 'MalformedRecordError')
+    throwsNamed(() => validateLocationRecord(locationKey('bob@example.org'), encodeLocationRecord(good)), 'RecordKeyMismatchError')
+    // a valid signature over a record claiming bob's address with alice's certificate
+    const claim = signObject(alice.privateKey, { ...body, aor: 'bob@example.org' })
+    throwsNamed(() => validateLocationRecord(locationKey('bob@example.org'), enc(claim)), 'WrongEmailError')
+    // tampered after signing
+    throwsNamed(() => validateLocationRecord(key, enc({ ...good, seq: 99 })), 'BadSignatureError')
+    const old = createLocationRecord({ identity: alice, certificate: cert, devices: [], seq: 1, now: Date.now() - 3_600_000, ttlMs: 60_000 })
+    throwsNamed(() => validateLocationRecord(key, encodeLocationRecord(old)), 'RecordExpiredError')
+    const future = createLocationRecord({ identity: alice, certificate: cert, devices: [], seq: 1, now: Date.now() + 3_600_000 })
+    throwsNamed(() => validateLocationRecord(key, encodeLocationRecord(future)), 'RecordExpiredError')
+  })
+
+  it('refuses devices whose certificate is for another peer or another identity', async () => {
+    const key = locationKey('alice@example.org')
+    const d = await device(alice)
+    const other = await device(alice)
+    const swapped = createLocationRecord({ identity: alice, certificate: cert, devices: [{ ...d, certificate: other.certificate }], seq: 1 })
+    throwsNamed(() => validateLocationRecord(key, encodeLocationRecord(swapped)), 'WrongPeerError')
+    const mallory = generateIdentityKey()
+    const foreign = createLocationRecord({ identity: alice, certificate: cert, devices: [await device(mallory)], seq: 1 })
+    throwsNamed(() => validateLocationRecord(key, encodeLocationRecord(foreign)), 'BadSignatureError')
+  })
+
+  it('caps the device list', async () => {
+    const key = locationKey('alice@example.org')
+    const r = createLocationRecord({ identity: alice, certificate: cert, devices: [], seq: 1 })
+    const { sig: _s, ...body } = r
+    const many = signObject(alice.privateKey, { ...body, devices: Array.from({ length: MAX_DEVICES + 1 }, () => ({ peerId: 'x', addrs: [], certificate: {} })) })
+    throwsNamed(() => validateLocationRecord(key, enc(many)), 'MalformedRecordError')
+  })
+
+  it('the selector prefers the valid record with the highest sequence number', () => {
+    const key = locationKey('alice@example.org')
+    const r = (seq: number): LocationRecord => createLocationRecord({ identity: alice, certificate: cert, devices: [], seq })
+    const forged = { ...r(100), seq: 1000 }
+    assert.equal(selectLocationRecord(key, [r(1), r(3), r(2)].map(encodeLocationRecord)), 1)
+    assert.equal(selectLocationRecord(key, [enc(forged), encodeLocationRecord(r(5))]), 1)
+    assert.equal(isNewer({ seq: 2, expiresAt: 0 }, { seq: 1, expiresAt: 9 }), true)
+    assert.equal(isNewer({ seq: 1, expiresAt: 5 }, { seq: 1, expiresAt: 5 }), false)
+  })
+})
+
+describe('reconnect back-off', () => {
+  it('starts at 0.5 s, doubles, and caps at 5 min', () => {
+    const b = backoff({ initialMs: 500, maxMs: 300_000, jitter: 0 })
+    const delays = Array.from({ length: 12 }, () => b.next())
+    assert.deepEqual(delays.slice(0, 5), [500, 1000, 2000, 4000, 8000])
+    assert.equal(delays.at(-1), 300_000)
+    assert.ok(delays.every(d => d <= 300_000))
+    b.reset()
+    assert.equal(b.next(), 500)
+  })
+
+  it('jitter stays within ±10 % by default', () => {
+    const lo = backoff({ random: () => 0 })
+    const hi = backoff({ random: () => 0.999 })
+    assert.equal(lo.next(), 450)
+    assert.ok(hi.next() <= 550)
+  })
+})
