@@ -18,9 +18,14 @@ import { MemoryDatastore } from 'datastore-core/memory'
 import { FsDatastore } from 'datastore-fs'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
-import { createOverlayNode, SupernodeConnector, RECORD_SWEEP_INTERVAL_MS, InvalidMultiaddrError } from '../shared/overlay/index.ts'
+import {
+  createOverlayNode, SupernodeConnector, RECORD_SWEEP_INTERVAL_MS, InvalidMultiaddrError, DHT_PROTOCOL,
+  DHT_RATE_BURST, DHT_RATE_PER_SECOND, RELAY_RATE_BURST, RELAY_RATE_PER_SECOND
+} from '../shared/overlay/index.ts'
 import type { OverlayLibp2p } from '../shared/overlay/index.ts'
 import { logger } from '../shared/util/logger.ts'
+import { PeerRateLimiter } from './rate-limit.ts'
+import type { RateLimit } from './rate-limit.ts'
 import { guardRecords, RecordStats, sweepRecords } from './records.ts'
 import { VERSION } from './version.ts'
 
@@ -37,6 +42,8 @@ export interface SupernodeInit {
   /** keep private/loopback addresses (LAN and local deployments); default true */
   allowPrivateAddresses?: boolean
   sweepIntervalMs?: number
+  /** per-peer limits on DHT requests and relay (HOP) streams */
+  rateLimits?: { dht?: RateLimit, relay?: RateLimit }
 }
 
 export interface Health {
@@ -49,6 +56,11 @@ export interface Health {
   storedRecords: number
   relayReservations: number
   rejectedRecords: Record<string, number>
+  /** streams refused by the per-peer rate limits, by protocol */
+  rateLimited: Record<string, number>
+  /** streams let through the per-peer rate limits, by protocol */
+  rateAllowed: Record<string, number>
+  memory: { rssMiB: number, heapUsedMiB: number }
   addrs: string[]
 }
 
@@ -66,6 +78,24 @@ export interface Supernode {
   stats: RecordStats
   health: () => Promise<Health>
   stop: () => Promise<void>
+}
+
+/**
+ * libp2p 3.3's Connection appends the protocol handler to the array the
+ * registrar keeps for a protocol's middleware, so with any middleware
+ * registered every later stream would run every earlier handler again.
+ * Handing out a copy keeps the registrar's list as registered.
+ */
+function copyMiddlewareLists (node: OverlayLibp2p): void {
+  const registrar = (node as unknown as { components?: { registrar?: { getMiddleware?: (p: string) => unknown[] } } }).components?.registrar
+  const original = registrar?.getMiddleware?.bind(registrar)
+  if (registrar == null || original == null) return
+  registrar.getMiddleware = (protocol: string) => [...original(protocol)]
+}
+
+function memory (): { rssMiB: number, heapUsedMiB: number } {
+  const m = process.memoryUsage()
+  return { rssMiB: Math.round(m.rss / 2 ** 20), heapUsedMiB: Math.round(m.heapUsed / 2 ** 20) }
 }
 
 async function loadOrCreateKey (dataDir: string | undefined): Promise<PrivateKey> {
@@ -136,6 +166,10 @@ export async function startSupernode (init: SupernodeInit): Promise<Supernode> {
     publicOnly: init.allowPrivateAddresses === false,
     onRecordRejected: (_key, err) => { stats.reject(err.name) }
   })
+  const limiter = new PeerRateLimiter()
+  copyMiddlewareLists(node)
+  node.use(DHT_PROTOCOL, limiter.middleware('dht', init.rateLimits?.dht ?? { ratePerSecond: DHT_RATE_PER_SECOND, burst: DHT_RATE_BURST }))
+  node.use('/libp2p/circuit/relay/0.2.0/hop', limiter.middleware('relay', init.rateLimits?.relay ?? { ratePerSecond: RELAY_RATE_PER_SECOND, burst: RELAY_RATE_BURST }))
   try {
     await node.start()
     // kad-dht waits to learn it is publicly dialable before serving; a
@@ -165,6 +199,9 @@ export async function startSupernode (init: SupernodeInit): Promise<Supernode> {
     storedRecords: await sweepRecords(base, stats),
     relayReservations: (node.services as any).relay?.reservations?.size ?? 0,
     rejectedRecords: { ...stats.rejected },
+    rateLimited: { ...limiter.limited },
+    rateAllowed: { ...limiter.allowed },
+    memory: memory(),
     addrs: node.getMultiaddrs().map(a => a.toString())
   })
 
@@ -172,7 +209,10 @@ export async function startSupernode (init: SupernodeInit): Promise<Supernode> {
   let healthUrl: string | undefined
   if (healthAddr != null) {
     server = createServer((req, res) => {
-      if (req.method === 'GET' && (req.url === '/health' || req.url === '/health/')) {
+      const url = new URL(req.url ?? '/', 'http://x')
+      if (req.method === 'GET' && (url.pathname === '/health' || url.pathname === '/health/')) {
+        // ?gc=1 collects garbage first when Node runs with --expose-gc (fault drills measure memory)
+        if (url.searchParams.get('gc') === '1') (globalThis as { gc?: () => void }).gc?.()
         health().then(h => {
           res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
           res.end(JSON.stringify(h, null, 2))
@@ -204,6 +244,7 @@ export async function startSupernode (init: SupernodeInit): Promise<Supernode> {
   }
 
   const sweeper = setInterval(() => {
+    limiter.prune()
     sweepRecords(base, stats).catch(err => { log.error('sweep failed: %s', (err as Error).message) })
   }, init.sweepIntervalMs ?? RECORD_SWEEP_INTERVAL_MS)
   sweeper.unref?.()

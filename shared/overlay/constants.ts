@@ -66,3 +66,15 @@ export const RELAY_RESERVATION_TTL_MS = 2 * 60 * 60_000
 
 /** How often a supernode drops expired location records from its store. */
 export const RECORD_SWEEP_INTERVAL_MS = 60_000
+
+/**
+ * Per-peer limits on a supernode. A device publishes every ~10 min and looks
+ * people up when the user dials or opens the buddy list (a few dozen lookups,
+ * each a handful of RPCs to one supernode): 20 DHT requests/s with a burst
+ * of 200 is far above that; a relay HOP stream is one reservation refresh or
+ * one call set-up.
+ */
+export const DHT_RATE_PER_SECOND = 20
+export const DHT_RATE_BURST = 200
+export const RELAY_RATE_PER_SECOND = 2
+export const RELAY_RATE_BURST = 20

@@ -17,7 +17,8 @@ export interface SupernodeProcess {
   addr: string
   healthUrl: string
   stderr: () => string
-  health: () => Promise<any>
+  /** GET /health; `gc` collects garbage first (needs nodeArgs ['--expose-gc']) */
+  health: (options?: { gc?: boolean }) => Promise<any>
   kill: (signal?: NodeJS.Signals) => Promise<number | null>
 }
 
@@ -26,11 +27,14 @@ export interface SpawnOptions {
   dataDir?: string
   port?: number
   extraArgs?: string[]
+  /** flags for the Node runtime itself, e.g. ['--expose-gc'] */
+  nodeArgs?: string[]
   timeoutMs?: number
 }
 
 export async function spawnSupernode (options: SpawnOptions = {}): Promise<SupernodeProcess> {
   const args = [
+    ...(options.nodeArgs ?? []),
     CLI,
     '--listen', `/ip4/127.0.0.1/tcp/${options.port ?? 0}/ws`,
     '--health', '127.0.0.1:0',
@@ -64,7 +68,7 @@ export async function spawnSupernode (options: SpawnOptions = {}): Promise<Super
     addr: addrs.find(a => a.includes('/ws/')) ?? addrs[0] as string,
     healthUrl: ready.health,
     stderr: () => err,
-    health: async () => { const r = await fetch(ready.health); return r.json() },
+    health: async (opts = {}) => { const r = await fetch(`${ready.health as string}${opts.gc === true ? '?gc=1' : ''}`); return r.json() },
     kill: async (signal = 'SIGTERM') => {
       if (proc.exitCode != null || proc.signalCode != null) return proc.exitCode
       proc.kill(signal)
