@@ -78,3 +78,12 @@ export const DHT_RATE_PER_SECOND = 20
 export const DHT_RATE_BURST = 200
 export const RELAY_RATE_PER_SECOND = 2
 export const RELAY_RATE_BURST = 20
+
+/**
+ * Connection limits on a supernode. libp2p's defaults suit a desktop peer
+ * (300 connections, 5 new connections per second per host); a supernode
+ * serves many devices, some behind one carrier-grade NAT address.
+ */
+export const SUPERNODE_MAX_CONNECTIONS = 4096
+export const SUPERNODE_CONNECTIONS_PER_HOST_PER_SECOND = 25
+export const SUPERNODE_MAX_PENDING_CONNECTIONS = 128

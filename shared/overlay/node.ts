@@ -24,7 +24,8 @@ import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 import {
   DHT_PROTOCOL, KEEPALIVE_INTERVAL_MS, RECORD_NAMESPACE, RELAY_DATA_LIMIT_BYTES, RELAY_DURATION_LIMIT_MS,
-  RELAY_MAX_RESERVATIONS, RELAY_RESERVATIONS, RELAY_RESERVATION_TTL_MS, DIAL_TIMEOUT_MS
+  RELAY_MAX_RESERVATIONS, RELAY_RESERVATIONS, RELAY_RESERVATION_TTL_MS, DIAL_TIMEOUT_MS,
+  SUPERNODE_CONNECTIONS_PER_HOST_PER_SECOND, SUPERNODE_MAX_CONNECTIONS, SUPERNODE_MAX_PENDING_CONNECTIONS
 } from './constants.ts'
 import { selectLocationRecord, validateLocationRecord } from './record.ts'
 import type { ValidateRecordOptions } from './record.ts'
@@ -125,7 +126,14 @@ export async function createOverlayNode (init: OverlayNodeInit): Promise<Overlay
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: publicOnly ? {} : { denyDialMultiaddr: async () => false },
-    connectionManager: { dialTimeout: DIAL_TIMEOUT_MS },
+    connectionManager: server
+      ? {
+          dialTimeout: DIAL_TIMEOUT_MS,
+          maxConnections: SUPERNODE_MAX_CONNECTIONS,
+          inboundConnectionThreshold: SUPERNODE_CONNECTIONS_PER_HOST_PER_SECOND,
+          maxIncomingPendingConnections: SUPERNODE_MAX_PENDING_CONNECTIONS
+        }
+      : { dialTimeout: DIAL_TIMEOUT_MS },
     connectionMonitor: { pingInterval: KEEPALIVE_INTERVAL_MS, abortConnectionOnPingFailure: true },
     services: services as any
   })

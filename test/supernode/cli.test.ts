@@ -4,7 +4,10 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runCli, spawnSupernode } from '../helpers/supernode-process.ts'
@@ -25,6 +28,14 @@ describe('peerline-supernode CLI', { timeout: 120_000 }, () => {
     assert.equal(VERSION, pkg.version)
     const r = await runCli(['--version'])
     assert.equal(r.code, 0)
+    assert.equal(r.stdout.trim(), pkg.version)
+  })
+
+  it('the npx launcher runs on the pinned Node even when started by an older one', async () => {
+    // /usr/bin/node is the machine's own Node (20 here); bin.js hands over to the pinned runtime
+    const system = existsSync('/usr/bin/node') ? '/usr/bin/node' : process.execPath
+    const r = spawnSync(system, [fileURLToPath(new URL('../../supernode/bin.js', import.meta.url)), '--version'], { encoding: 'utf8', timeout: 20_000 })
+    assert.equal(r.status, 0, r.stderr)
     assert.equal(r.stdout.trim(), pkg.version)
   })
 
