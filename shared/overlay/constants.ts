@@ -44,8 +44,14 @@ export const KEEPALIVE_INTERVAL_MS = 15_000
 /** A client keeps connections to this many supernodes when it knows of them. */
 export const TARGET_SUPERNODES = 2
 
-/** Relay reservations a client holds (one per supernode, for failover). */
-export const RELAY_RESERVATIONS = 2
+/**
+ * Relay reservations a client holds. One: a second one would keep libp2p's
+ * relay discovery walking the DHT (dozens of requests per second per device)
+ * whenever only one supernode is reachable. Failover does not need it: when
+ * the relay goes away the connector attaches to another supernode and the
+ * transport reserves a slot there.
+ */
+export const RELAY_RESERVATIONS = 1
 
 /** Default upper bound on a lookup when the caller gives no signal. */
 export const LOOKUP_TIMEOUT_MS = 10_000

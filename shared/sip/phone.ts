@@ -1,0 +1,450 @@
+/**
+ * The phone: one JsSIP user agent on Peerline's overlay.
+ *
+ * ```ts
+ * const p = phone({ identity, iceServers }, { overlay, media })
+ * await p.start()
+ * p.addEventListener('call:incoming', e => e.detail.answer())
+ * p.addEventListener('message:incoming', e => show(e.detail.from, e.detail.body))
+ * const call = await p.call('bob@example.org', { signal })
+ * await p.sendMessage('bob@example.org', 'hi')
+ * ```
+ *
+ * JsSIP's emitter is wrapped here, once, into typed events. The UA never
+ * registers (the DHT is the location service); its Contact is
+ * `sip:<peer id>@peerline.invalid`, which the transport routes by peer id.
+ */
+import { UA } from 'jssip'
+import { TypedEventEmitter } from 'main-event'
+import { normalizeAor } from '../identity/index.ts'
+import type { StoredIdentity } from '../identity/index.ts'
+import type { Overlay } from '../overlay/index.ts'
+import { logger } from '../util/logger.ts'
+import { PeerlineCall } from './call.ts'
+import type { SessionLike } from './call.ts'
+import {
+  CALL_SETUP_TIMEOUT_MS, ICE_GATHERING_TIMEOUT_MS, MAX_SIP_MESSAGE_BYTES, MESSAGE_SETTLE_MS, NO_ANSWER_TIMEOUT_MS,
+  SEND_MESSAGE_TIMEOUT_MS, STOP_TIMEOUT_MS
+} from './constants.ts'
+import { CallFailedError, MessageRejectedError, PhoneNotStartedError } from './errors.ts'
+import type { HelloVerifyOptions } from './hello.ts'
+import { SipTransport } from './transport.ts'
+import type { RequestOrigin, SipTransportInit } from './transport.ts'
+import type { Call, IncomingMessage, MediaAdapter, Phone, PhoneEvents, RemoteParty, SentMessage } from './api.ts'
+
+const log = logger('sip:phone')
+
+/** Room left in a frame for the MESSAGE's headers. */
+const MAX_MESSAGE_BODY_BYTES = MAX_SIP_MESSAGE_BYTES - 4096
+
+export interface PhoneInit {
+  identity: StoredIdentity
+  /** name shown to the people you call (SIP From display name); default identity.displayName */
+  displayName?: string
+  iceServers?: RTCIceServer[]
+  /** ICE gathering bound after the first candidate (default ICE_GATHERING_TIMEOUT_MS) */
+  iceGatheringTimeoutMs?: number
+  /** ringing stops after this long, both ways (default NO_ANSWER_TIMEOUT_MS) */
+  noAnswerTimeoutMs?: number
+  userAgent?: string
+  /** bound on finding and dialling a target (default CALL_SETUP_TIMEOUT_MS) */
+  callSetupTimeoutMs?: number
+  /** how identity hellos are checked (trusted CAs, chain) */
+  verifyOptions?: HelloVerifyOptions
+  /** transport tuning (tests): keep-alive, dial timeout, idle close, frame limit */
+  transport?: Pick<SipTransportInit, 'keepaliveIntervalMs' | 'dialTimeoutMs' | 'linkIdleMs' | 'maxMessageBytes'>
+}
+
+export interface PhoneComponents {
+  overlay: Overlay
+  media?: MediaAdapter
+}
+
+/** getUserMedia of the page, looked up only when a call needs it. */
+const defaultMedia: MediaAdapter = {
+  getUserMedia: async constraints => {
+    const md = (globalThis as { navigator?: { mediaDevices?: { getUserMedia?: (c: MediaStreamConstraints) => Promise<MediaStream> } } }).navigator?.mediaDevices
+    if (md?.getUserMedia == null) throw new CallFailedError('This environment has no microphone access (navigator.mediaDevices is missing)')
+    return await md.getUserMedia(constraints)
+  }
+}
+
+interface JsSipIncomingRequest {
+  call_id: string
+  body?: string
+  from?: { display_name?: string, uri?: { toString: () => string } }
+  getHeader: (name: string) => string | undefined
+}
+
+export class PeerlinePhone extends TypedEventEmitter<PhoneEvents> implements Phone {
+  readonly transport: SipTransport
+  private readonly init: PhoneInit
+  private readonly overlay: Overlay
+  private readonly media: MediaAdapter
+  private readonly aor: string
+  private ua?: UA
+  private shutdown = new AbortController()
+  private readonly active = new Map<string, PeerlineCall>()
+  private nextCallId = 0
+
+  constructor (init: PhoneInit, components: PhoneComponents) {
+    super()
+    this.init = init
+    this.overlay = components.overlay
+    this.media = components.media ?? defaultMedia
+    this.aor = normalizeAor(init.identity.email)
+    this.transport = new SipTransport({
+      identity: init.identity,
+      ...(init.verifyOptions != null ? { verifyOptions: init.verifyOptions } : {}),
+      ...init.transport,
+      busyPeers: () => [...this.active.values()].flatMap(c => c.peers)
+    }, { overlay: components.overlay })
+  }
+
+  async start (): Promise<void> {
+    if (this.ua != null) return
+    if ((this.overlay as { node?: unknown }).node == null) throw new PhoneNotStartedError('Start the overlay before the phone')
+    this.shutdown = new AbortController()
+    await this.transport.start()
+    const ua = new UA({
+      sockets: [this.transport as any],
+      uri: `sip:${this.aor}`,
+      display_name: this.init.displayName ?? this.init.identity.displayName,
+      contact_uri: this.transport.contactUri,
+      register: false,
+      // no SIP server sits in between to lose state: stream keep-alives do the job
+      session_timers: false,
+      // whole seconds only (JsSIP refuses fractions)
+      no_answer_timeout: Math.max(1, Math.round((this.init.noAnswerTimeoutMs ?? NO_ANSWER_TIMEOUT_MS) / 1000)),
+      user_agent: this.init.userAgent ?? 'Peerline'
+    })
+    clearTimersOnDestroy(ua)
+    ua.on('newRTCSession', (e: any) => { this.guard('newRTCSession', () => { this.onNewSession(e) }) })
+    ua.on('newMessage', (e: any) => { this.guard('newMessage', () => { this.onNewMessage(e) }) })
+    const connected = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new CallFailedError('The SIP user agent did not start')) }, STOP_TIMEOUT_MS)
+      ua.on('connected', () => { clearTimeout(timer); resolve() })
+    })
+    ua.start()
+    this.ua = ua
+    await connected
+    log('phone for %s started (contact %s)', this.aor, this.transport.contactUri)
+  }
+
+  async stop (): Promise<void> {
+    const ua = this.ua
+    if (ua == null) return
+    this.ua = undefined
+    this.shutdown.abort()
+    for (const call of this.active.values()) call.hangup()
+    // a call answered a moment ago sends its BYE only when the ACK arrives
+    await this.transport.acksSettled(STOP_TIMEOUT_MS / 2)
+    // JsSIP sends BYE/CANCEL, then disconnects the socket (at once, or after up to 2 s)
+    await new Promise<void>(resolve => {
+      const timer = setTimeout(resolve, STOP_TIMEOUT_MS)
+      ua.on('disconnected', () => { clearTimeout(timer); resolve() })
+      try {
+        ua.stop()
+      } catch (err) {
+        log('ua.stop: %s', (err as Error).message)
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+    this.transport.disconnect()
+    releaseJsSipTimers(ua)
+    await this.transport.stop()
+  }
+
+  calls (): Call[] {
+    return [...this.active.values()]
+  }
+
+  async call (target: string, options: { video?: boolean, signal?: AbortSignal } = {}): Promise<Call> {
+    const aor = normalizeAor(target)
+    const ua = this.requireUa()
+    const video = options.video ?? false
+    const signal = this.setupSignal(options.signal, this.init.callSetupTimeoutMs ?? CALL_SETUP_TIMEOUT_MS)
+    // open the microphone while the DHT is asked: both take a while
+    const media = this.media.getUserMedia({ audio: true, video })
+    media.catch(() => {})
+    let prepared
+    try {
+      prepared = await this.transport.prepare(aor, { signal })
+    } catch (err) {
+      media.then(stopTracks, () => {})
+      throw this.setupError(err, signal, options.signal)
+    }
+    let stream: MediaStream
+    try {
+      stream = await raceSignal(media, signal)
+    } catch (err) {
+      media.then(stopTracks, () => {})
+      throw this.setupError(err, signal, options.signal)
+    }
+    const call = new PeerlineCall({
+      id: `out-${++this.nextCallId}`,
+      direction: 'outgoing',
+      remote: {
+        aor,
+        displayName: '',
+        // the devices dialled are the ones a valid location record for `aor`
+        // lists, each with a device certificate by the identity key; the
+        // answering device's own hello is checked again when it answers
+        verified: true
+      },
+      media: this.media,
+      ...(this.init.iceServers != null ? { iceServers: this.init.iceServers } : {}),
+      iceGatheringTimeoutMs: this.init.iceGatheringTimeoutMs ?? ICE_GATHERING_TIMEOUT_MS,
+      noAnswerTimeoutMs: this.init.noAnswerTimeoutMs ?? NO_ANSWER_TIMEOUT_MS,
+      localStream: stream,
+      video,
+      timings: { lookupMs: prepared.lookupMs, connectMs: prepared.connectMs },
+      peers: prepared.devices,
+      onEnded: c => { this.active.delete(c.id) },
+      answeredBy: () => {
+        const callId = sessionCallId(session)
+        const who = callId != null ? this.transport.answeredBy(callId) : undefined
+        return who != null ? partyFrom(who, aor) : undefined
+      }
+    })
+    let session: SessionLike | undefined
+    try {
+      session = ua.call(`sip:${aor}`, {
+        mediaStream: stream,
+        mediaConstraints: { audio: true, video },
+        pcConfig: { iceServers: this.init.iceServers ?? [] },
+        eventHandlers: call.handlers as any
+      }) as unknown as SessionLike
+    } catch (err) {
+      stopTracks(stream)
+      throw new CallFailedError(`Cannot start the call: ${(err as Error).message}`)
+    }
+    call.attach(session, false)
+    if (call.state !== 'ended') this.active.set(call.id, call)
+    this.emit('call:outgoing', call)
+    return call
+  }
+
+  async sendMessage (target: string, body: string, options: { signal?: AbortSignal } = {}): Promise<SentMessage> {
+    const aor = normalizeAor(target)
+    const ua = this.requireUa()
+    if (typeof body !== 'string' || body === '') throw new TypeError('A message needs some text')
+    if (new TextEncoder().encode(body).byteLength > MAX_MESSAGE_BODY_BYTES) {
+      throw new MessageRejectedError(`The message is longer than ${MAX_MESSAGE_BODY_BYTES} bytes`, 413)
+    }
+    const signal = this.setupSignal(options.signal, SEND_MESSAGE_TIMEOUT_MS)
+    try {
+      await this.transport.prepare(aor, { signal })
+    } catch (err) {
+      throw this.setupError(err, signal, options.signal)
+    }
+    let callId: string | undefined
+    const result = new Promise<void>((resolve, reject) => {
+      const message = ua.sendMessage(`sip:${aor}`, body, {
+        contentType: 'text/plain;charset=utf-8',
+        eventHandlers: {
+          succeeded: () => { resolve() },
+          failed: (e: { response?: { status_code?: number, reason_phrase?: string } | null, cause?: string }) => {
+            const status = e.response?.status_code
+            if (status == null || status === 408 || status === 480 || status === 404 || status === 503) {
+              reject(new CallFailedError(`The message could not be delivered to ${aor} (${status ?? e.cause ?? 'no response'})`))
+            } else {
+              reject(new MessageRejectedError(`${aor} refused the message: ${status} ${e.response?.reason_phrase ?? ''}`.trim(), status))
+            }
+          }
+        }
+      })
+      callId = (message as unknown as { _request?: { call_id?: string } })._request?.call_id
+    })
+    try {
+      await raceSignal(result, signal)
+    } catch (err) {
+      throw this.setupError(err, signal, options.signal)
+    }
+    const id = callId ?? `msg-${Date.now()}`
+    // the first 2xx resolved us; count the other devices for a moment
+    const outcome = callId != null ? this.transport.forkOutcome(callId, 'MESSAGE') : undefined
+    let deliveredTo = 1
+    if (outcome != null) {
+      const settled = await Promise.race([outcome, sleep(MESSAGE_SETTLE_MS + 500)])
+      if (settled != null) deliveredTo = Math.max(1, settled.delivered)
+    }
+    return { id, to: aor, deliveredTo }
+  }
+
+  // ---- internals ----
+
+  private requireUa (): UA {
+    if (this.ua == null) throw new PhoneNotStartedError()
+    return this.ua
+  }
+
+  private onNewSession (e: { originator: string, session: any, request: JsSipIncomingRequest }): void {
+    if (e.originator !== 'remote') return
+    const session = e.session as SessionLike
+    const request = e.request
+    const origin = this.transport.origin(request.call_id)
+    const claimed = claimedAor(request)
+    const remote = partyFrom(origin, claimed, request.from?.display_name)
+    const call = new PeerlineCall({
+      id: `in-${++this.nextCallId}`,
+      direction: 'incoming',
+      remote,
+      media: this.media,
+      ...(this.init.iceServers != null ? { iceServers: this.init.iceServers } : {}),
+      iceGatheringTimeoutMs: this.init.iceGatheringTimeoutMs ?? ICE_GATHERING_TIMEOUT_MS,
+      peers: origin != null ? [origin.peerId] : [],
+      onEnded: c => { this.active.delete(c.id) }
+    })
+    call.attach(session, true)
+    this.active.set(call.id, call)
+    this.emit('call:incoming', call)
+  }
+
+  private onNewMessage (e: { originator: string, request: JsSipIncomingRequest }): void {
+    if (e.originator !== 'remote') return
+    const request = e.request
+    const origin = this.transport.origin(request.call_id)
+    const message: IncomingMessage = {
+      id: request.call_id,
+      from: partyFrom(origin, claimedAor(request), request.from?.display_name),
+      body: request.body ?? '',
+      contentType: request.getHeader('Content-Type') ?? 'text/plain',
+      receivedAt: Date.now()
+    }
+    this.emit('message:incoming', message)
+  }
+
+  private setupSignal (caller: AbortSignal | undefined, ms: number): AbortSignal {
+    return AbortSignal.any([AbortSignal.timeout(ms), this.shutdown.signal, ...(caller != null ? [caller] : [])])
+  }
+
+  /** The caller's abort stays an AbortError; our own time bound becomes a sentence. */
+  private setupError (err: unknown, signal: AbortSignal, caller?: AbortSignal): Error {
+    if (caller?.aborted === true) return (caller.reason as Error) ?? err
+    if (signal.aborted && (err as Error)?.name !== 'NotFoundError') {
+      if (this.shutdown.signal.aborted) return new PhoneNotStartedError('The phone was stopped')
+      return new CallFailedError('Nobody could be reached in time')
+    }
+    return err as Error
+  }
+
+  private emit<K extends keyof PhoneEvents> (type: K, detail: PhoneEvents[K]['detail']): void {
+    try {
+      this.dispatchEvent(new CustomEvent(type, { detail }))
+    } catch (err) {
+      log.error('%s listener threw: %s', type, (err as Error).message)
+    }
+  }
+
+  private guard (what: string, fn: () => void): void {
+    try {
+      fn()
+    } catch (err) {
+      log.error('handling %s failed: %s', what, (err as Error).stack ?? err)
+    }
+  }
+}
+
+/** Creates the phone; `start()` it after the overlay has started. */
+export function phone (init: PhoneInit, components: PhoneComponents): PeerlinePhone {
+  return new PeerlinePhone(init, components)
+}
+
+/** A RemoteParty from what the stream proved; the claimed name is only a hint when unverified. */
+function partyFrom (origin: RequestOrigin | undefined, claimed: string, displayName?: string): RemoteParty {
+  const name = displayName ?? origin?.displayName ?? ''
+  if (origin == null) {
+    return { aor: claimed, displayName: name, verified: false, unverifiedReason: 'NoCertificate' }
+  }
+  const v = origin.verification
+  return {
+    aor: origin.claimedAor ?? claimed,
+    displayName: name,
+    verified: v.verified,
+    ...(!v.verified ? { unverifiedReason: v.reason } : {}),
+    peerId: origin.peerId
+  }
+}
+
+function claimedAor (request: JsSipIncomingRequest): string {
+  const uri = request.from?.uri?.toString() ?? ''
+  try {
+    return normalizeAor(uri)
+  } catch {
+    return uri
+  }
+}
+
+function sessionCallId (session: unknown): string | undefined {
+  const s = session as { _request?: { call_id?: string }, _dialog?: { id?: { call_id?: string } } } | undefined
+  return s?._dialog?.id?.call_id ?? s?._request?.call_id
+}
+
+const TRANSACTION_TIMERS = ['B', 'D', 'F', 'H', 'I', 'J', 'K', 'L', 'M']
+
+/**
+ * JsSIP leaves Timer H running on a server transaction that got its ACK and
+ * was destroyed (harmless, but it holds the event loop for 32 s per declined
+ * or cancelled call). A destroyed transaction needs no timer: clear them.
+ */
+function clearTimersOnDestroy (ua: UA): void {
+  const u = ua as unknown as { destroyTransaction?: (tr: Record<string, unknown>) => void }
+  const original = u.destroyTransaction?.bind(ua)
+  if (original == null) return
+  u.destroyTransaction = tr => {
+    original(tr)
+    for (const t of TRANSACTION_TIMERS) clearTimeout(tr[t] as ReturnType<typeof setTimeout>)
+  }
+}
+
+/**
+ * A stopped UA keeps its transactions' timers (Timer L/M: 32 s) although its
+ * socket is gone; cleared here so a stopped phone holds nothing (and a Node
+ * process can exit). Reaches into JsSIP internals, defensively.
+ */
+function releaseJsSipTimers (ua: UA): void {
+  try {
+    const u = ua as unknown as {
+      _transactions?: Record<string, Record<string, Record<string, unknown>>>
+      _sessions?: Record<string, { _timers?: Record<string, unknown> }>
+      _closeTimer?: unknown
+    }
+    for (const group of Object.values(u._transactions ?? {})) {
+      for (const tr of Object.values(group)) {
+        for (const t of TRANSACTION_TIMERS) clearTimeout(tr[t] as ReturnType<typeof setTimeout>)
+      }
+    }
+    for (const session of Object.values(u._sessions ?? {})) {
+      for (const t of Object.values(session._timers ?? {})) clearTimeout(t as ReturnType<typeof setTimeout>)
+    }
+    clearTimeout(u._closeTimer as ReturnType<typeof setTimeout>)
+  } catch (err) {
+    log('releasing JsSIP timers: %s', (err as Error).message)
+  }
+}
+
+function stopTracks (stream: MediaStream): void {
+  for (const t of stream.getTracks()) {
+    try {
+      t.stop()
+    } catch { /* already stopped */ }
+  }
+}
+
+async function sleep (ms: number): Promise<undefined> {
+  return await new Promise(resolve => {
+    const t = setTimeout(() => { resolve(undefined) }, ms)
+    ;(t as { unref?: () => void }).unref?.()
+  })
+}
+
+async function raceSignal<T> (p: Promise<T>, signal: AbortSignal): Promise<T> {
+  signal.throwIfAborted()
+  return await new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => { reject(signal.reason) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    p.then(v => { signal.removeEventListener('abort', onAbort); resolve(v) }, (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e) })
+  })
+}

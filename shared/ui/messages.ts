@@ -1,0 +1,105 @@
+/**
+ * The one table that turns error names into sentences for people. Modules
+ * throw error classes (see shared/identity/errors.ts, shared/overlay/errors.ts,
+ * shared/sip); the UI branches on `err.name` here and nowhere else.
+ *
+ * Plain TypeScript without DOM types on purpose: the extension's background
+ * (a worker) can use it for notifications too.
+ *
+ * @example
+ * const text = errorMessage(err, { address: 'bob@example.org' })
+ * if (text !== undefined) showAlert(text)   // undefined: AbortError, stay silent
+ */
+
+/** What the sentence may mention: the address the user was trying to reach. */
+export interface ErrorContext {
+  address?: string
+}
+
+type Sentence = string | ((ctx: ErrorContext, err: ErrorLike) => string)
+
+interface ErrorLike { name: string, message: string }
+
+const who = (ctx: ErrorContext): string => ctx.address ?? 'That address'
+const rejected = (what: string) => (ctx: ErrorContext): string =>
+  `The overlay returned a location record for ${ctx.address ?? 'that address'} that ${what}, so Peerline did not use it.`
+
+/** Error name → sentence. AbortError is deliberately absent: a cancelled action needs no message. */
+export const ERROR_SENTENCES: Readonly<Record<string, Sentence>> = {
+  // finding people (shared/overlay, shared/sip)
+  NotFoundError: ctx => `${who(ctx)} is not online right now.`,
+  OfflineError: 'You are offline: no supernode connected.',
+  InvalidAddressError: 'That is not a valid email address or sip: address.',
+  CallFailedError: (ctx, err) => `The call to ${ctx.address ?? 'that address'} could not be connected${detail(err)}.`,
+  MessageRejectedError: ctx => `${who(ctx)} did not accept the message.`,
+  PhoneNotStartedError: 'Peerline is still starting. Try again in a moment.',
+  RecordExpiredError: ctx => `${who(ctx)} was online earlier but is not reachable now.`,
+  StaleRecordError: rejected('is older than one already seen (possibly replayed)'),
+  BadSignatureError: rejected('has a bad signature'),
+  WrongEmailError: rejected('belongs to another address'),
+  CertificateExpiredError: rejected('has an expired certificate'),
+  UnknownIssuerError: rejected('was certified by an issuer you do not trust'),
+  MalformedRecordError: rejected('is malformed'),
+  RecordKeyMismatchError: rejected('is stored under the wrong key'),
+  RecordTooLargeError: rejected('is too large'),
+  InvalidMultiaddrError: 'That is not a valid supernode address: use a multiaddr ending in /p2p/<peer id>.',
+  // calls (shared/sip, WebRTC, getUserMedia)
+  NotAllowedError: 'Peerline may not use your microphone or camera: allow it in the browser\'s site settings.',
+  NotReadableError: 'Your microphone or camera is busy in another program.',
+  OverconstrainedError: 'No microphone or camera matches what this call needs.',
+  InvalidStateError: 'That is not possible in the call\'s current state.',
+  TimeoutError: 'That took too long. Please try again.',
+  BusyError: ctx => `${who(ctx)} is busy.`,
+  // identity and backups (shared/identity)
+  BadPassphraseError: 'Wrong passphrase, or the backup file has been changed.',
+  MalformedBackupError: 'That is not a valid Peerline identity backup.',
+  IdentityExistsError: 'This device already has a different identity. Tick "Replace this device\'s identity" to restore anyway.',
+  NoIdentityError: 'Create or restore an identity first.',
+  // storage (shared/store)
+  StorageError: 'Peerline cannot read or write its storage on this device (private browsing or a full disk?).',
+  QuotaExceededError: 'This device\'s storage for Peerline is full.',
+  HistoryUnavailableError: 'Chat and call history cannot be stored in this browser (IndexedDB is unavailable).',
+  HistoryBlockedError: 'Another Peerline tab is blocking the history storage: close or reload it.',
+  MessageTooLargeError: 'That message is too long to send.'
+}
+
+/**
+ * The sentence for `err`, or undefined when the UI should stay silent (AbortError).
+ * Unknown errors still get a sentence, with their message, so nothing fails silently.
+ */
+export function errorMessage (err: unknown, ctx: ErrorContext = {}): string | undefined {
+  const e = asError(err)
+  if (e.name === 'AbortError') return undefined
+  const sentence = ERROR_SENTENCES[e.name]
+  if (sentence === undefined) return `Something went wrong: ${e.message !== '' ? e.message : e.name}.`.replace(/\.\.$/, '.')
+  return typeof sentence === 'function' ? sentence(ctx, e) : sentence
+}
+
+/**
+ * Why a remote party is not verified, as a few words for the badge
+ * "Not verified — <reason>". `reason` is the error name from RemoteParty.unverifiedReason.
+ */
+export function unverifiedReason (reason: string | undefined): string {
+  switch (reason) {
+    case 'WrongEmailError': return 'the certificate is for another address'
+    case 'BadSignatureError': return 'the signature does not check out'
+    case 'CertificateExpiredError': return 'the certificate has expired'
+    case 'UnknownIssuerError': return 'the certificate issuer is not trusted'
+    case 'WrongPeerError': return 'the device is not certified for this address'
+    case 'MalformedCertificateError': return 'the certificate is malformed'
+    case undefined: case '': return 'identity not proven'
+    default: return `identity not proven (${reason})`
+  }
+}
+
+function asError (err: unknown): ErrorLike {
+  if (err !== null && typeof err === 'object' && 'name' in err && typeof err.name === 'string') {
+    return { name: err.name, message: 'message' in err && typeof err.message === 'string' ? err.message : '' }
+  }
+  return { name: 'Error', message: String(err) }
+}
+
+function detail (err: ErrorLike): string {
+  const m = err.message.trim().replace(/\.$/, '')
+  return m === '' ? '' : ` (${m})`
+}
