@@ -24,6 +24,7 @@ import type { LocationRecord, Overlay } from '../../shared/overlay/index.ts'
 import { dialAll, startDevice, startHostilePeer } from '../helpers/overlay.ts'
 import { eventually, spawnSupernode } from '../helpers/supernode-process.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
+import { expectRejects } from '../helpers/assert.ts'
 
 function signedRecord (key: IdentityKeyPair, body: Omit<LocationRecord, 'sig'>): LocationRecord {
   return signObject(key.privateKey, body) as LocationRecord
@@ -54,15 +55,6 @@ function forgedRecords (): Record<string, { aor: string, bytes: Uint8Array, reas
   }
 }
 
-async function expectRejects (p: Promise<unknown>, name: string): Promise<Error> {
-  try {
-    await p
-  } catch (err) {
-    assert.equal((err as Error).name, name, `expected ${name}, got ${(err as Error).name}: ${(err as Error).message}`)
-    return err as Error
-  }
-  assert.fail(`expected ${name}, but it resolved`)
-}
 
 describe('DHT location service across three supernodes', { timeout: 180_000 }, () => {
   const supernodes: SupernodeProcess[] = []

@@ -17,6 +17,7 @@ import { FAKE_GATHERING_COMPLETE_MS, fakeMedia, FakeRTCPeerConnection, installFa
 import type { FakeMediaStream } from './fake-webrtc.ts'
 import { nextEvent, startPhoneDevice, stopDevice } from './helpers.ts'
 import type { Device } from './helpers.ts'
+import { expectRejects } from '../helpers/assert.ts'
 
 installFakeWebRtc()
 
@@ -30,15 +31,6 @@ async function ended (call: Call, timeoutMs = 10_000): Promise<CallEnd> {
   return await nextEvent<CallEnd>(call, 'ended', { timeoutMs })
 }
 
-async function expectRejects (p: Promise<unknown>, name: string): Promise<Error> {
-  try {
-    await p
-  } catch (err) {
-    assert.equal((err as Error).name, name, `expected ${name}, got ${(err as Error).name}: ${(err as Error).message}`)
-    return err as Error
-  }
-  assert.fail(`expected ${name}, but it resolved`)
-}
 
 describe('calls over the overlay (SIP INVITE, forking)', { timeout: 240_000 }, () => {
   const supernodes: SupernodeProcess[] = []

@@ -17,16 +17,8 @@ import { eventually, spawnSupernode } from '../helpers/supernode-process.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
 import { nextEvent, openRawSipStream, rawRequest, startPhoneDevice, stopDevice } from './helpers.ts'
 import type { Device } from './helpers.ts'
+import { expectRejects } from '../helpers/assert.ts'
 
-async function expectRejects (p: Promise<unknown>, name: string): Promise<Error> {
-  try {
-    await p
-  } catch (err) {
-    assert.equal((err as Error).name, name, `expected ${name}, got ${(err as Error).name}: ${(err as Error).message}`)
-    return err as Error
-  }
-  assert.fail(`expected ${name}, but it resolved`)
-}
 
 describe('chat over the overlay (SIP MESSAGE)', { timeout: 180_000 }, () => {
   const supernodes: SupernodeProcess[] = []
