@@ -121,6 +121,45 @@ export function validateLocationRecord (key: Uint8Array | undefined, bytes: Uint
     throw new RecordTooLargeError(`Location record is ${bytes.byteLength} bytes (limit ${MAX_RECORD_BYTES})`)
   }
   const now = options.now ?? Date.now()
+  const cache = verifiedCache(options)
+  const id = `${key == null ? '' : bytesToHex(key)}:${bytesToHex(sha256(bytes))}`
+  const hit = cache.get(id)
+  if (hit != null && now >= hit.from && now <= hit.until) return hit.record
+  const record = checkLocationRecord(key, bytes, now, options)
+  const certs = [record.certificate, ...record.devices.map(d => d.certificate)]
+  if (cache.size >= VERIFIED_CACHE_SIZE) cache.delete(cache.keys().next().value as string)
+  cache.set(id, {
+    record,
+    from: Math.max(record.issuedAt, ...certs.map(c => c.notBefore)) - CLOCK_SKEW_MS,
+    until: Math.min(record.expiresAt, ...certs.map(c => c.notAfter)) + CLOCK_SKEW_MS
+  })
+  return record
+}
+
+interface Verified { record: LocationRecord, from: number, until: number }
+
+/**
+ * Records that passed every check, by key and bytes. The same record arrives
+ * from every supernode holding a replica and is checked by kad-dht's
+ * validator, its selector and the lookup; each check is three Ed25519
+ * verifications (~6 ms in a browser). A hit is only reused inside the
+ * validity window of the record and of every certificate in it.
+ */
+const VERIFIED_CACHE_SIZE = 512
+const defaultCache = new Map<string, Verified>()
+const cachesByTrust = new WeakMap<object, Map<string, Verified>>()
+
+function verifiedCache (options: ValidateRecordOptions): Map<string, Verified> {
+  if (options.certificate == null) return defaultCache
+  let cache = cachesByTrust.get(options.certificate)
+  if (cache == null) {
+    cache = new Map()
+    cachesByTrust.set(options.certificate, cache)
+  }
+  return cache
+}
+
+function checkLocationRecord (key: Uint8Array | undefined, bytes: Uint8Array, now: number, options: ValidateRecordOptions): LocationRecord {
   const record = parse(bytes)
   let aor: string
   try {

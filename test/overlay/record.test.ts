@@ -67,6 +67,15 @@ describe('location records', () => {
     throwsNamed(() => validateLocationRecord(key, encodeLocationRecord(foreign)), 'BadSignatureError')
   })
 
+  it('a record checked once is not trusted past its validity window', () => {
+    const key = locationKey('alice@example.org')
+    const bytes = encodeLocationRecord(createLocationRecord({ identity: alice, certificate: cert, devices: [], seq: 7, ttlMs: 60_000 }))
+    assert.equal(validateLocationRecord(key, bytes).seq, 7)
+    assert.equal(validateLocationRecord(key, bytes).seq, 7, 'the replica from the next supernode')
+    throwsNamed(() => validateLocationRecord(key, bytes, { now: Date.now() + 3_600_000 }), 'RecordExpiredError')
+    throwsNamed(() => validateLocationRecord(locationKey('bob@example.org'), bytes), 'RecordKeyMismatchError')
+  })
+
   it('caps the device list', async () => {
     const key = locationKey('alice@example.org')
     const r = createLocationRecord({ identity: alice, certificate: cert, devices: [], seq: 1 })
