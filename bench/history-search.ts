@@ -12,15 +12,14 @@
  * Prints a table and writes dist/bench/history-search.json. Not a test: no pass/fail.
  * Runs in about 1.5 minutes on 2 cores; the full scans are most of the query time.
  */
-import { createServer } from 'node:http'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { cpus, tmpdir } from 'node:os'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import * as esbuild from 'esbuild'
 import { ROOT } from '../build/build.ts'
 import type * as Store from '../shared/store/index.ts'
 import { launchChromium } from '../test/helpers/browser.ts'
+import { serveStorePage } from '../test/helpers/store-page.ts'
 
 type Lib = typeof Store
 declare global {
@@ -33,10 +32,12 @@ const { values: args } = parseArgs({
     messages: { type: 'string', default: '100000' },
     queries: { type: 'string', default: '50' },
     naive: { type: 'string', default: '3' },
-    batch: { type: 'string', default: '1000' }
+    batch: { type: 'string', default: '1000' },
+    // npm run bench -- --quick: a small corpus, for checking the benchmark runs
+    quick: { type: 'boolean', default: false }
   }
 })
-const MESSAGES = Number(args.messages)
+const MESSAGES = args.quick === true ? 5_000 : Number(args.messages)
 const QUERIES = Number(args.queries)
 const NAIVE = Number(args.naive)
 const BATCH = Number(args.batch)
@@ -61,35 +62,6 @@ const COMMON = (
   'café naïve zürich münchen são paulo málaga crème brûlée jalapeño façade résumé'
 ).split(' ')
 
-/** A page that exposes shared/store, on 127.0.0.1. */
-async function servePage (): Promise<{ url: string, close: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'peerline-bench-'))
-  await esbuild.build({
-    stdin: { contents: "import * as lib from './shared/store/index.ts'; globalThis.peerlineStore = lib", resolveDir: ROOT, loader: 'ts', sourcefile: 'bench-page.ts' },
-    outfile: join(dir, 'store.js'),
-    bundle: true,
-    format: 'iife',
-    platform: 'browser',
-    target: ['chrome120'],
-    minify: true,
-    logLevel: 'warning'
-  })
-  const script = await readFile(join(dir, 'store.js'))
-  const server = createServer((req, res) => {
-    if (req.url === '/store.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(script)
-    else res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><meta charset="utf-8"><script src="/store.js"></script>')
-  })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  return {
-    url: `http://127.0.0.1:${port}/`,
-    close: async () => {
-      server.closeAllConnections()
-      await new Promise(resolve => server.close(resolve))
-      await rm(dir, { recursive: true, force: true })
-    }
-  }
-}
 
 interface Stats { n: number, median: number, p95: number, mean: number, max: number }
 
@@ -100,7 +72,7 @@ function stats (ms: number[]): Stats {
 }
 
 const started = performance.now()
-const web = await servePage()
+const web = await serveStorePage({ minify: true })
 const browser = await launchChromium()
 try {
   const page = await browser.newPage()

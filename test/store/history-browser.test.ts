@@ -6,62 +6,23 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { createServer } from 'node:http'
-import type { Server } from 'node:http'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import * as esbuild from 'esbuild'
 import type { Browser, Page } from 'playwright-core'
-import { ROOT } from '../../build/build.ts'
 import type * as Store from '../../shared/store/index.ts'
 import { launchChromium } from '../helpers/browser.ts'
+import { serveStorePage } from '../helpers/store-page.ts'
 
 type Lib = typeof Store
 declare global { var peerlineStore: Lib }
 
-/** Bundles shared/store into one script and serves it with a blank page on 127.0.0.1. */
-async function servePage (): Promise<{ url: string, close: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'peerline-history-'))
-  await esbuild.build({
-    stdin: { contents: "import * as lib from './shared/store/index.ts'; globalThis.peerlineStore = lib", resolveDir: ROOT, loader: 'ts', sourcefile: 'history-page.ts' },
-    outfile: join(dir, 'store.js'),
-    bundle: true,
-    format: 'iife',
-    platform: 'browser',
-    target: ['chrome120'],
-    logLevel: 'warning'
-  })
-  const script = await readFile(join(dir, 'store.js'))
-  const server: Server = createServer((req, res) => {
-    if (req.url === '/store.js') {
-      res.writeHead(200, { 'content-type': 'text/javascript' }).end(script)
-    } else if (req.url === '/') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><meta charset="utf-8"><title>history</title><script src="/store.js"></script>')
-    } else {
-      res.writeHead(404).end()
-    }
-  })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  return {
-    url: `http://127.0.0.1:${port}/`,
-    close: async () => {
-      server.closeAllConnections()
-      await new Promise(resolve => server.close(resolve))
-      await rm(dir, { recursive: true, force: true })
-    }
-  }
-}
 
 describe('history store in Chromium (real IndexedDB)', { timeout: 60_000 }, () => {
   let browser: Browser
-  let web: Awaited<ReturnType<typeof servePage>>
+  let web: Awaited<ReturnType<typeof serveStorePage>>
   let page: Page
   const errors: string[] = []
 
   before(async () => {
-    web = await servePage()
+    web = await serveStorePage()
     browser = await launchChromium()
     page = await browser.newPage()
     page.on('pageerror', err => errors.push(err.message))
