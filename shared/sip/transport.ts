@@ -20,6 +20,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { normalizeAor } from '../identity/index.ts'
 import type { StoredIdentity } from '../identity/index.ts'
 import { NotFoundError } from '../overlay/index.ts'
@@ -322,19 +323,8 @@ export class SipTransport implements JsSipSocket {
           return []
         }
       })
-      // Relay addresses first: a relayed connection is up in one round trip
-      // through the supernode, while a WebRTC dial on a cold path can spend
-      // seconds in ICE (measured: ~6 s for a first call). SIP needs only the
-      // signalling path; media has its own RTCPeerConnection.
-      const relayed = addrs.filter(a => !a.toString().includes('/webrtc'))
-      let connection
-      try {
-        connection = await node.dial(relayed.length > 0 ? relayed : addrs.length > 0 ? addrs : pid, { signal })
-      } catch (err) {
-        if (signal.aborted || relayed.length === 0 || relayed.length === addrs.length) throw err
-        log('relayed dial to %s failed (%s): trying every address', peerId, (err as Error).message)
-        connection = await node.dial(addrs, { signal })
-      }
+      const target: PeerId | Multiaddr[] = addrs.length > 0 ? addrs : pid
+      const connection = await node.dial(target, { signal })
       const remote = connection.remotePeer.toString()
       if (remote !== peerId) throw new CallFailedError(`Dialled ${peerId} but reached ${remote}`)
       const stream = await connection.newStream(SIP_PROTOCOL, { signal, runOnLimitedConnection: true })
