@@ -20,6 +20,8 @@ const log = logger('sip:call')
 
 /** Bound on a re-INVITE (hold, video) or an answer getting through. */
 const RENEGOTIATION_TIMEOUT_MS = 15_000
+/** How often a media change waits for the previous re-INVITE to be confirmed. */
+const RENEGOTIATION_RETRY_MS = 100
 
 /** The legal moves of the call state machine. */
 export const CALL_TRANSITIONS: Readonly<Record<CallState, readonly CallState[]>> = {
@@ -505,24 +507,31 @@ export class PeerlineCall extends TypedEventEmitter<CallEvents> implements Call 
 
   private async renegotiate (start: (done: () => void) => boolean): Promise<void> {
     await new Promise<void>((resolve, reject) => {
+      // JsSIP refuses a new offer while the previous re-INVITE is still being
+      // confirmed (a Resume pressed right after Hold): wait for it, within the
+      // same deadline, instead of failing
+      const attempt = (): void => {
+        let started: boolean
+        try {
+          started = start(() => { cleanup(); resolve() })
+        } catch (err) {
+          cleanup()
+          reject(new CallFailedError(`Cannot renegotiate: ${(err as Error).message}`))
+          return
+        }
+        if (!started) {
+          if (this.state === 'ended') return
+          retry = setTimeout(attempt, RENEGOTIATION_RETRY_MS)
+        }
+      }
+      let retry: ReturnType<typeof setTimeout> | undefined
       const timer = setTimeout(() => { cleanup(); reject(new CallFailedError('The other side did not confirm the change in time')) }, RENEGOTIATION_TIMEOUT_MS)
       const onState = (): void => {
         if (this.state === 'ended') { cleanup(); reject(new CallFailedError(this.end?.message ?? 'The call ended')) }
       }
-      const cleanup = (): void => { clearTimeout(timer); this.removeEventListener('state', onState) }
+      const cleanup = (): void => { clearTimeout(timer); clearTimeout(retry); this.removeEventListener('state', onState) }
       this.addEventListener('state', onState)
-      let started: boolean
-      try {
-        started = start(() => { cleanup(); resolve() })
-      } catch (err) {
-        cleanup()
-        reject(new CallFailedError(`Cannot renegotiate: ${(err as Error).message}`))
-        return
-      }
-      if (!started) {
-        cleanup()
-        reject(new InvalidStateError('Another media change is still in progress'))
-      }
+      attempt()
     })
   }
 }
