@@ -79,30 +79,23 @@ export function App ({ services }: { services: AppServices }) {
       showError(e.detail.error, e.detail.address !== undefined ? { address: e.detail.address } : {})
     }
     const onSession = (): void => { if (services.me !== undefined) dispatch({ type: 'identity', me: services.me }) }
-    services.addEventListener('status:change', onStatus)
-    services.addEventListener('call:incoming', onCall)
-    services.addEventListener('call:outgoing', onCall)
-    services.addEventListener('history:change', onHistory)
-    services.addEventListener('message:incoming', onMessage)
-    services.addEventListener('update:available', onUpdate)
-    services.addEventListener('error', onError)
-    services.addEventListener('session:change', onSession)
+    // one signal removes every listener below when the effect is cleaned up
+    const listening = new AbortController()
+    const { signal } = listening
+    services.addEventListener('status:change', onStatus, { signal })
+    services.addEventListener('call:incoming', onCall, { signal })
+    services.addEventListener('call:outgoing', onCall, { signal })
+    services.addEventListener('history:change', onHistory, { signal })
+    services.addEventListener('message:incoming', onMessage, { signal })
+    services.addEventListener('update:available', onUpdate, { signal })
+    services.addEventListener('error', onError, { signal })
+    services.addEventListener('session:change', onSession, { signal })
     services.start().then(me => { dispatch({ type: 'started', me }) }, (err: unknown) => {
       dispatch({ type: 'failed', text: errorMessage(err) ?? 'Peerline could not start.' })
     })
     const onHash = (): void => { dispatch({ type: 'route', route: services.parseRoute(location.hash) }) }
-    addEventListener('hashchange', onHash)
-    return () => {
-      removeEventListener('hashchange', onHash)
-      services.removeEventListener('status:change', onStatus)
-      services.removeEventListener('call:incoming', onCall)
-      services.removeEventListener('call:outgoing', onCall)
-      services.removeEventListener('history:change', onHistory)
-      services.removeEventListener('message:incoming', onMessage)
-      services.removeEventListener('update:available', onUpdate)
-      services.removeEventListener('error', onError)
-      services.removeEventListener('session:change', onSession)
-    }
+    addEventListener('hashchange', onHash, { signal })
+    return () => { listening.abort() }
   }, [services, showError])
 
   // calls: re-render on state changes, drop ended ones, say why a call did not happen
