@@ -20,7 +20,15 @@ async function main (): Promise<void> {
   const sn = await startSupernode({
     listen: [`/ip4/${host}/tcp/${snPort}/ws`],
     dataDir: join(dataDir, 'supernode'),
-    health: null
+    health: null,
+    // the local email-verifying CA writes its mails to this console instead of
+    // sending them, so "Verify my email address" works without a mail server
+    ca: {
+      keyFile: join(dataDir, 'ca-key.json'),
+      name: 'Local Peerline CA (npm start)',
+      mailLog: true,
+      linkBase: `http://${host}:${webPort}/`
+    }
   })
   let web
   try {
@@ -34,6 +42,7 @@ async function main (): Promise<void> {
     `  Open the app:   ${web.url}`,
     `  Supernode:      ${sn.addrs.join('\n                  ')}`,
     `  Health:         ${web.url}health`,
+    ...(sn.ca != null ? [`  Local CA:       "${sn.ca.ca.name}" (verification mails are printed here)`] : []),
     'Press Ctrl+C to stop.'
   ].join('\n'))
   const stop = (): void => {

@@ -1,21 +1,24 @@
 /**
  * What a supernode adds to kad-dht's record handling:
- * - a guard on its datastore so that an older location record (lower seq)
- *   never replaces a newer one — kad-dht's PUT_VALUE handler validates a
- *   record but does not compare it with the one already stored;
+ * - a guard on its datastore so that an older location record (older
+ *   device roster, or same roster and lower seq) never replaces a newer
+ *   one — kad-dht's PUT_VALUE handler validates a record but does not
+ *   compare it with the one already stored;
  * - counters of refused records by reason, for /health;
  * - a sweeper that drops expired location records so memory stays bounded.
  */
 import { Libp2pRecord } from '@libp2p/record'
 import { Key } from 'interface-datastore'
 import type { Datastore } from 'interface-datastore'
-import { decodeLocationRecord, isNewer, RECORD_NAMESPACE, StaleRecordError, CLOCK_SKEW_MS } from '../shared/overlay/index.ts'
+import { decodeLocationRecord, isNewer, rosterOrder, RECORD_NAMESPACE, StaleRecordError, CLOCK_SKEW_MS } from '../shared/overlay/index.ts'
 import { logger } from '../shared/util/logger.ts'
 
 const log = logger('supernode:records')
 const RECORD_PREFIX = '/dht/record/'
 const NAMESPACE_PREFIX = `/${RECORD_NAMESPACE}/`
 const decoder = new TextDecoder()
+/** /health reason for a record refused because its device roster is older than the stored one's. */
+export const STALE_ROSTER = 'StaleRosterError'
 
 export class RecordStats {
   readonly rejected: Record<string, number> = {}
@@ -45,6 +48,11 @@ export function guardRecords (inner: Datastore, stats: RecordStats): Datastore {
         if (existing != null) {
           const a = decodeLocationRecord(existing.value)
           const b = decodeLocationRecord(incoming.value)
+          if (rosterOrder(a, b) > 0) {
+            // a replay of a roster that still listed a since-revoked device
+            stats.reject(STALE_ROSTER)
+            throw new StaleRecordError(`Refused location record for ${b.aor} with device roster ${b.roster.seq}: roster ${a.roster.seq} is stored`)
+          }
           if (isNewer(a, b)) {
             stats.reject(StaleRecordError.name)
             throw new StaleRecordError(`Refused location record for ${b.aor} with sequence ${b.seq}: ${a.seq} is stored`)

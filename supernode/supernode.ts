@@ -23,7 +23,10 @@ import {
   DHT_RATE_BURST, DHT_RATE_PER_SECOND, RELAY_RATE_BURST, RELAY_RATE_PER_SECOND
 } from '../shared/overlay/index.ts'
 import type { OverlayLibp2p } from '../shared/overlay/index.ts'
+import { CA_PROTOCOL } from '../shared/identity/index.ts'
 import { logger } from '../shared/util/logger.ts'
+import { startCa } from './ca.ts'
+import type { CaHealth, CaInit, CertificateAuthority } from './ca.ts'
 import { PeerRateLimiter } from './rate-limit.ts'
 import type { RateLimit } from './rate-limit.ts'
 import { guardRecords, RecordStats, sweepRecords } from './records.ts'
@@ -43,8 +46,21 @@ export interface SupernodeInit {
   allowPrivateAddresses?: boolean
   sweepIntervalMs?: number
   /** per-peer limits on DHT requests and relay (HOP) streams */
-  rateLimits?: { dht?: RateLimit, relay?: RateLimit }
+  rateLimits?: { dht?: RateLimit, relay?: RateLimit, ca?: RateLimit }
+  /** run the email-verifying CA (off when absent) */
+  ca?: CaInit
 }
+
+/**
+ * Supernodes store records for clients that each trust their own CAs, so they
+ * check the certificate's signature by the issuer it names, not trust in it.
+ * One object, so record.ts caches verified records per trust setting.
+ */
+const SUPERNODE_RECORD_OPTIONS = { certificate: { trust: 'any-issuer' as const } }
+
+/** CA streams per peer: a verification takes two (request, confirm) plus a few info queries and retries. */
+const CA_RATE_PER_SECOND = 0.2
+const CA_RATE_BURST = 10
 
 export interface Health {
   status: 'ok'
@@ -62,6 +78,8 @@ export interface Health {
   rateAllowed: Record<string, number>
   memory: { rssMiB: number, heapUsedMiB: number }
   addrs: string[]
+  /** the email-verifying CA's counters, when it runs */
+  ca?: CaHealth
 }
 
 export class SupernodeStartError extends Error {
@@ -76,6 +94,8 @@ export interface Supernode {
   addrs: string[]
   healthUrl?: string
   stats: RecordStats
+  /** the email-verifying CA, when enabled */
+  ca?: CertificateAuthority
   health: () => Promise<Health>
   stop: () => Promise<void>
 }
@@ -145,6 +165,7 @@ export async function startSupernode (init: SupernodeInit): Promise<Supernode> {
   checkAddrs('--announce', init.announce ?? [])
   const healthAddr = init.health === null ? undefined : parseHostPort(init.health ?? '127.0.0.1:0')
   if (init.dataDir != null) await prepareDataDir(init.dataDir)
+  const ca = init.ca != null ? await startCa(init.ca) : undefined
 
   const privateKey = await loadOrCreateKey(init.dataDir)
   let base: Datastore
@@ -164,19 +185,23 @@ export async function startSupernode (init: SupernodeInit): Promise<Supernode> {
     listen: init.listen,
     ...(init.announce != null ? { announce: init.announce } : {}),
     publicOnly: init.allowPrivateAddresses === false,
+    recordOptions: SUPERNODE_RECORD_OPTIONS,
     onRecordRejected: (_key, err) => { stats.reject(err.name) }
   })
   const limiter = new PeerRateLimiter()
   copyMiddlewareLists(node)
   node.use(DHT_PROTOCOL, limiter.middleware('dht', init.rateLimits?.dht ?? { ratePerSecond: DHT_RATE_PER_SECOND, burst: DHT_RATE_BURST }))
   node.use('/libp2p/circuit/relay/0.2.0/hop', limiter.middleware('relay', init.rateLimits?.relay ?? { ratePerSecond: RELAY_RATE_PER_SECOND, burst: RELAY_RATE_BURST }))
+  if (ca != null) node.use(CA_PROTOCOL, limiter.middleware('ca', init.rateLimits?.ca ?? { ratePerSecond: CA_RATE_PER_SECOND, burst: CA_RATE_BURST }))
   try {
     await node.start()
+    if (ca != null) await node.handle(CA_PROTOCOL, ca.handler)
     // kad-dht waits to learn it is publicly dialable before serving; a
     // supernode is a server by definition (and on a LAN it never would learn)
     await node.services.dht.setMode('server')
   } catch (err: any) {
     await Promise.resolve(node.stop()).catch(() => {})
+    await ca?.stop()
     if (err.code === 'EADDRINUSE' || /EADDRINUSE|address already in use/i.test(String(err.message))) {
       throw new SupernodeStartError(`Cannot listen on ${init.listen.join(', ')}: the port is already in use`)
     }
@@ -202,7 +227,8 @@ export async function startSupernode (init: SupernodeInit): Promise<Supernode> {
     rateLimited: { ...limiter.limited },
     rateAllowed: { ...limiter.allowed },
     memory: memory(),
-    addrs: node.getMultiaddrs().map(a => a.toString())
+    addrs: node.getMultiaddrs().map(a => a.toString()),
+    ...(ca != null ? { ca: ca.health() } : {})
   })
 
   let server: Server | undefined
@@ -233,6 +259,7 @@ export async function startSupernode (init: SupernodeInit): Promise<Supernode> {
     } catch (err: any) {
       connector.stop()
       await node.stop()
+      await ca?.stop()
       throw new SupernodeStartError(err.code === 'EADDRINUSE'
         ? `Cannot serve /health on ${healthAddr.host}:${healthAddr.port}: the port is already in use`
         : `Cannot serve /health: ${err.message}`)
@@ -259,6 +286,7 @@ export async function startSupernode (init: SupernodeInit): Promise<Supernode> {
         await new Promise<void>(resolve => server?.close(() => { resolve() }))
       }
       await node.stop()
+      await ca?.stop()
       if (base instanceof FsDatastore) await base.close()
       log('stopped')
     })()
@@ -272,6 +300,7 @@ export async function startSupernode (init: SupernodeInit): Promise<Supernode> {
     addrs,
     ...(healthUrl != null ? { healthUrl } : {}),
     stats,
+    ...(ca != null ? { ca } : {}),
     health,
     stop
   }

@@ -4,13 +4,17 @@ import { randomBytes } from '@noble/hashes/utils.js'
 import { normalizeAor } from './address.ts'
 import { parseIdentityCertificate } from './certificate.ts'
 import type { IdentityCertificate } from './certificate.ts'
+import { verifyDeviceCertificate } from './device.ts'
+import type { DeviceCertificate } from './device.ts'
+import { verifyDeviceRoster } from './roster.ts'
+import type { DeviceRoster } from './roster.ts'
 import {
   BACKUP_FORMAT, MAX_SCRYPT_MEMORY, MAX_SCRYPT_N, MAX_SCRYPT_P, MAX_SCRYPT_R, MIN_PASSPHRASE_LENGTH,
   POLY1305_TAG_LENGTH, PRIVATE_KEY_LENGTH, PUBLIC_KEY_LENGTH, SCRYPT_N, SCRYPT_P, SCRYPT_R, SCRYPT_SALT_LENGTH,
   XCHACHA_KEY_LENGTH, XCHACHA_NONCE_LENGTH
 } from './constants.ts'
 import { canonicalJson, toBase64Url, utf8 } from './encoding.ts'
-import { BadPassphraseError, MalformedBackupError } from './errors.ts'
+import { BadPassphraseError, MalformedBackupError, NotPrimaryDeviceError } from './errors.ts'
 import { publicKeyFromPrivate } from './keys.ts'
 import { describe, requireBytes, requireRecord, requireString } from './validate.ts'
 
@@ -19,10 +23,14 @@ export interface StoredIdentity {
   email: string
   displayName: string
   publicKey: string
-  /** base64url 32-byte Ed25519 seed */
-  privateKey: string
+  /** base64url 32-byte Ed25519 seed; only on the primary device (linked devices never receive it) */
+  privateKey?: string
   certificate: IdentityCertificate
   createdAt: number
+  /** a linked device's own certificate, issued by the primary when pairing */
+  deviceCertificate?: DeviceCertificate
+  /** the newest device roster this device knows (the primary's is the authoritative one) */
+  roster?: DeviceRoster
 }
 
 /** The JSON written by exportIdentity. */
@@ -50,6 +58,9 @@ export async function exportIdentity (identity: StoredIdentity, passphrase: stri
   }
   // Refuse to write a backup that importIdentity would later reject.
   const checked = validateStoredIdentity(identity)
+  if (checked.privateKey === undefined) {
+    throw new NotPrimaryDeviceError('This is a linked device: it has no identity key to back up (make the backup on the primary device)')
+  }
   const salt = randomBytes(SCRYPT_SALT_LENGTH)
   const nonce = randomBytes(XCHACHA_NONCE_LENGTH)
   const kdf = { name: 'scrypt' as const, N: SCRYPT_N, r: SCRYPT_R, p: SCRYPT_P, salt: toBase64Url(salt) }
@@ -139,13 +150,16 @@ export function validateStoredIdentity (value: unknown): StoredIdentity {
   if (normalized !== email) throw new MalformedBackupError(`${what}: "email" is not in normalized form`)
   const displayName = requireString(obj, 'displayName', what, MalformedBackupError)
   const publicKey = requireString(obj, 'publicKey', what, MalformedBackupError)
-  const privateKey = requireString(obj, 'privateKey', what, MalformedBackupError)
   const publicBytes = requireBytes(obj, 'publicKey', PUBLIC_KEY_LENGTH, what, MalformedBackupError)
-  const privateBytes = requireBytes(obj, 'privateKey', PRIVATE_KEY_LENGTH, what, MalformedBackupError)
-  if (toBase64Url(publicKeyFromPrivate(privateBytes)) !== toBase64Url(publicBytes)) {
-    throw new MalformedBackupError(`${what}: private key does not belong to the public key`)
+  let privateKey: string | undefined
+  if (obj.privateKey !== undefined) {
+    privateKey = requireString(obj, 'privateKey', what, MalformedBackupError)
+    const privateBytes = requireBytes(obj, 'privateKey', PRIVATE_KEY_LENGTH, what, MalformedBackupError)
+    if (toBase64Url(publicKeyFromPrivate(privateBytes)) !== toBase64Url(publicBytes)) {
+      throw new MalformedBackupError(`${what}: private key does not belong to the public key`)
+    }
+    privateBytes.fill(0)
   }
-  privateBytes.fill(0)
   const createdAt = obj.createdAt
   if (typeof createdAt !== 'number' || !Number.isFinite(createdAt)) {
     throw new MalformedBackupError(`${what}: "createdAt" must be a time in milliseconds`)
@@ -158,7 +172,37 @@ export function validateStoredIdentity (value: unknown): StoredIdentity {
   }
   if (certificate.key !== publicKey) throw new MalformedBackupError(`${what}: certificate is for a different key`)
   if (certificate.email !== email) throw new MalformedBackupError(`${what}: certificate is for ${certificate.email}, not ${email}`)
-  return { email, displayName, publicKey, privateKey, certificate, createdAt }
+  let deviceCertificate: DeviceCertificate | undefined
+  if (obj.deviceCertificate !== undefined) {
+    try {
+      const cert = obj.deviceCertificate as { notBefore?: unknown }
+      // signature only: an expired device certificate is renewed through the roster, not lost
+      deviceCertificate = verifyDeviceCertificate(cert, { identityKey: publicKey, ...(typeof cert.notBefore === 'number' ? { now: cert.notBefore } : {}) })
+    } catch (err) {
+      throw new MalformedBackupError(`${what}: device certificate is invalid (${(err as Error).message})`, { cause: err })
+    }
+  }
+  if (privateKey === undefined && deviceCertificate === undefined) {
+    throw new MalformedBackupError(`${what}: has neither the identity's private key nor a device certificate from it`)
+  }
+  let roster: DeviceRoster | undefined
+  if (obj.roster !== undefined) {
+    try {
+      roster = verifyDeviceRoster(obj.roster, { identityKey: publicKey })
+    } catch (err) {
+      throw new MalformedBackupError(`${what}: device roster is invalid (${(err as Error).message})`, { cause: err })
+    }
+  }
+  return {
+    email,
+    displayName,
+    publicKey,
+    ...(privateKey !== undefined ? { privateKey } : {}),
+    certificate,
+    createdAt,
+    ...(deviceCertificate !== undefined ? { deviceCertificate } : {}),
+    ...(roster !== undefined ? { roster } : {})
+  }
 }
 
 function kdfParam (kdf: Record<string, unknown>, name: string, max: number): number {

@@ -52,6 +52,14 @@ export interface VerifyCertificateOptions {
   chain?: CaCertificate[]
   /** accept self-issued certificates (default true) */
   allowSelfIssued?: boolean
+  /**
+   * 'any-issuer': the signature by the issuer named in the certificate is
+   * checked (shape, dates and email too) but that issuer need not be trusted.
+   * For supernodes, which store records for clients that each trust their own
+   * CAs. Default: the issuer must be the subject itself, a trusted root, or
+   * chain to one (clients).
+   */
+  trust?: 'any-issuer'
 }
 
 const IDENTITY_FIELDS = ['v', 'kind', 'email', 'key', 'issuer', 'notBefore', 'notAfter', 'sig'] as const
@@ -192,6 +200,8 @@ function parseCommon (obj: Record<string, unknown>, what: string): CommonFields 
 }
 
 function checkIssuer (cert: IdentityCertificate, options: VerifyCertificateOptions, now: number): void {
+  // parseIdentityCertificate already checked the signature by the named issuer
+  if (options.trust === 'any-issuer') return
   const roots = new Set((options.trustedRoots ?? []).map(k => encodeKey(k, 'Trusted root key')))
   if (roots.has(cert.issuer)) return
   if (cert.issuer === cert.key) {
@@ -203,7 +213,9 @@ function checkIssuer (cert: IdentityCertificate, options: VerifyCertificateOptio
   for (let used = 0; ; used++) {
     const link = chain.find(ca => isRecord(ca) && ca.key === current)
     if (link === undefined) {
-      throw new UnknownIssuerError(`Issuer ${fingerprint(fromBase64Url(current))} is not a trusted CA and no chain certificate leads to one`)
+      throw new UnknownIssuerError(current === cert.issuer
+        ? `Certificate for ${cert.email} is issued by CA ${fingerprint(fromBase64Url(current))}, which is not trusted here`
+        : `Issuer ${fingerprint(fromBase64Url(current))} is not a trusted CA and no chain certificate leads to one`)
     }
     if (used >= MAX_CHAIN_LENGTH) {
       throw new UnknownIssuerError(`Certificate chain is longer than ${MAX_CHAIN_LENGTH} CA certificates`)

@@ -69,3 +69,12 @@ export const MAX_SCRYPT_MEMORY = 256 * 1024 * 1024
 export const XCHACHA_NONCE_LENGTH = 24
 export const XCHACHA_KEY_LENGTH = 32
 export const POLY1305_TAG_LENGTH = 16
+
+/** Devices one identity can have at once; matches the location record's device limit (shared/overlay MAX_DEVICES). */
+export const MAX_ROSTER_DEVICES = 8
+
+/** Revocations a roster remembers (newest kept); older revoked devices have expired certificates anyway (DEVICE_CERT_VALIDITY_MS). */
+export const MAX_REVOKED_DEVICES = 16
+
+/** The primary renews a device certificate this long before it expires, so a device that is offline a few days stays valid. */
+export const DEVICE_CERT_RENEW_BEFORE_MS = 10 * 24 * 60 * 60 * 1000

@@ -5,10 +5,12 @@ import { exportIdentity, importIdentity, validateStoredIdentity } from './backup
 import type { StoredIdentity } from './backup.ts'
 import { fromBase64Url, toBase64Url } from './encoding.ts'
 import {
-  IdentityExistsError, MalformedBackupError, MalformedCertificateError, NoIdentityError, WrongEmailError
+  IdentityExistsError, MalformedBackupError, MalformedCertificateError, NoIdentityError, NotPrimaryDeviceError, WrongEmailError
 } from './errors.ts'
+import type { DeviceCertificate } from './device.ts'
 import { generateIdentityKey } from './keys.ts'
 import type { IdentityKeyPair } from './keys.ts'
+import type { DeviceRoster } from './roster.ts'
 import { describe, isRecord } from './validate.ts'
 
 /** Where the identity is kept: one text value (IndexedDB entry, file, memory). See shared/store. */
@@ -20,11 +22,20 @@ export interface IdentityStorage {
 /** Wrapper written to storage, versioned so the layout can change later. */
 const STORAGE_FORMAT = 'peerline-identity'
 
-/** The key pair of a stored identity, checking that the private key matches. */
+/**
+ * The key pair of a stored identity, checking that the private key matches.
+ * @throws NotPrimaryDeviceError on a linked device (it never holds the identity key)
+ */
 export function identityKeyPair (identity: StoredIdentity): IdentityKeyPair {
   // validateStoredIdentity re-derives the public key, so a corrupted entry cannot sign as someone else
   const checked = validateStoredIdentity(identity)
+  if (checked.privateKey === undefined) throw new NotPrimaryDeviceError(`This device is linked to ${checked.email}; it does not hold the identity key`)
   return { publicKey: fromBase64Url(checked.publicKey), privateKey: fromBase64Url(checked.privateKey) }
+}
+
+/** True when this stored identity holds the identity private key (the primary device). */
+export function isPrimaryIdentity (identity: Pick<StoredIdentity, 'privateKey'>): boolean {
+  return identity.privateKey !== undefined
 }
 
 /**
@@ -124,6 +135,44 @@ export class IdentityStore {
       }
       await this.#write(identity)
       return identity
+    })
+  }
+
+  /**
+   * Stores the identity a linked device received by pairing (no private key).
+   * Refuses to overwrite a different stored identity unless `replace` is true.
+   * @throws MalformedBackupError | IdentityExistsError
+   */
+  async saveLinked (identity: StoredIdentity, options: { replace?: boolean } = {}): Promise<StoredIdentity> {
+    const checked = validateStoredIdentity(identity)
+    if (checked.privateKey !== undefined) throw new MalformedBackupError('A linked identity must not carry the identity private key')
+    return await this.#exclusive(async () => {
+      if (options.replace !== true) {
+        const existing = await this.#read()
+        if (existing !== undefined && existing.publicKey !== checked.publicKey) {
+          throw new IdentityExistsError(`This device already has the identity ${existing.email}; linking would replace it`)
+        }
+      }
+      await this.#write(checked)
+      return checked
+    })
+  }
+
+  /**
+   * Keeps a newer device roster (and, on a linked device, its renewed device
+   * certificate). A roster older than the stored one is ignored.
+   * @throws NoIdentityError | MalformedBackupError
+   */
+  async updateDevices (update: { roster?: DeviceRoster, deviceCertificate?: DeviceCertificate }): Promise<StoredIdentity> {
+    return await this.#exclusive(async () => {
+      const identity = await this.#read()
+      if (identity === undefined) throw new NoIdentityError()
+      const next: StoredIdentity = { ...identity }
+      if (update.roster !== undefined && (identity.roster === undefined || update.roster.seq >= identity.roster.seq)) next.roster = update.roster
+      if (update.deviceCertificate !== undefined) next.deviceCertificate = update.deviceCertificate
+      const checked = validateStoredIdentity(next)
+      await this.#write(checked)
+      return checked
     })
   }
 

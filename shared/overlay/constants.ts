@@ -9,11 +9,13 @@ export const RECORD_NAMESPACE = 'peerline'
 
 /**
  * Largest location record a supernode stores or a client accepts. A record
- * holds one identity certificate (~400 B) and up to MAX_DEVICES devices, each
- * a device certificate (~350 B) and a few relay addresses (~150 B each), so
- * 8 KiB leaves room while keeping a flood of records cheap to refuse.
+ * holds one identity certificate (~400 B), the device roster (~350 B per
+ * device certificate, ~120 B per revocation) and up to MAX_DEVICES entries,
+ * each a device certificate (~350 B) and a few relay addresses (~150 B
+ * each): about 12 KiB at the limits, so 16 KiB leaves room while keeping a
+ * flood of records cheap to refuse.
  */
-export const MAX_RECORD_BYTES = 8 * 1024
+export const MAX_RECORD_BYTES = 16 * 1024
 
 /** Devices of one identity listed in its location record. */
 export const MAX_DEVICES = 8
@@ -93,3 +95,27 @@ export const RELAY_RATE_BURST = 20
 export const SUPERNODE_MAX_CONNECTIONS = 4096
 export const SUPERNODE_CONNECTIONS_PER_HOST_PER_SECOND = 25
 export const SUPERNODE_MAX_PENDING_CONNECTIONS = 128
+
+/**
+ * A device roster learnt by a lookup settles, this long, whether a device of
+ * that identity may call; after it, a call from the identity looks the
+ * roster up again (so a revocation reaches callees within a minute).
+ */
+export const ROSTER_CHECK_TTL_MS = 60_000
+
+/** Bound on that roster lookup: the call waits for it, so shorter than the caller's 100 Trying → ringing patience. */
+export const ROSTER_CHECK_LOOKUP_TIMEOUT_MS = 3_000
+
+/** A device missing from a roster looked up this recently is refused without looking again (a flood of calls from it costs no lookups). */
+export const ROSTER_RECHECK_MIN_MS = 5_000
+
+/**
+ * A device checks this long (plus up to as much again, random) after
+ * publishing that its entry survived a concurrent publish by another device
+ * of the identity: longer than one DHT put on a loaded network, short
+ * enough that a device is missing from the record only briefly.
+ */
+export const PUBLISH_CHECK_DELAY_MS = 2_000
+
+/** Republishes in a row for a missing entry before waiting for the regular republish. */
+export const PUBLISH_CHECK_RETRIES = 3

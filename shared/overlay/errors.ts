@@ -33,6 +33,13 @@ export class StaleRecordError extends Error {
   constructor (message = 'Location record is older than one already seen') { super(message) }
 }
 
+/** A location record lists (or is signed by) a device that is not in the identity's device roster. */
+export class DeviceNotInRosterError extends Error {
+  static override name = 'DeviceNotInRosterError'
+  override name = 'DeviceNotInRosterError'
+  constructor (message = 'The device is not in the identity\'s device roster') { super(message) }
+}
+
 export class NotFoundError extends Error {
   static override name = 'NotFoundError'
   override name = 'NotFoundError'

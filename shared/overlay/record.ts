@@ -4,32 +4,51 @@
  *   key   = "/peerline/" + hex(sha256(aor))
  *   value = utf8(JSON) of a LocationRecord, at most MAX_RECORD_BYTES
  *
- * The record is signed by the identity key named in its certificate, the
- * certificate must name the record's AOR, and every device in it carries a
- * device certificate signed by that identity key for that peer id. Newer
- * records (higher `seq`) replace older ones, never the reverse.
+ * The record carries the identity's device roster (signed by the identity
+ * key, see shared/identity/roster.ts) and is signed either by the identity
+ * key named in its certificate (`signer: 'identity'`, the primary device) or
+ * by the libp2p key of a device in that roster (`signer: '<peer id>'`, a
+ * linked device, which never holds the identity key). The certificate must
+ * name the record's AOR; every device entry must be an active (not revoked)
+ * device of the roster and carry a device certificate signed by the identity
+ * key for that peer id. Newer records replace older ones, never the reverse:
+ * a newer roster (higher `roster.seq`) wins first, then the higher `seq`.
  */
+import { peerIdFromString } from '@libp2p/peer-id'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesToHex } from '@noble/hashes/utils.js'
 import {
-  fromBase64Url, normalizeAor, signObject, utf8, verifyDeviceCertificate, verifyIdentityCertificate,
-  verifyObjectSignature, BadSignatureError
+  canonicalJson, createDeviceRoster, fromBase64Url, normalizeAor, rosterDevice, rosterRevocation, signBytes, signObject,
+  toBase64Url, utf8, verifyDeviceCertificate, verifyDeviceRoster, verifyIdentityCertificate, verifyObjectSignature,
+  BadSignatureError, DeviceRevokedError
 } from '../identity/index.ts'
-import type { DeviceCertificate, IdentityCertificate, IdentityKeyPair, VerifyCertificateOptions } from '../identity/index.ts'
+import type {
+  DeviceCertificate, DeviceRoster, IdentityCertificate, IdentityKeyPair, VerifyCertificateOptions
+} from '../identity/index.ts'
 import { CLOCK_SKEW_MS, MAX_ADDRS_PER_DEVICE, MAX_DEVICES, MAX_RECORD_BYTES, RECORD_NAMESPACE, RECORD_TTL_MS } from './constants.ts'
-import { MalformedRecordError, RecordExpiredError, RecordKeyMismatchError, RecordTooLargeError } from './errors.ts'
+import {
+  DeviceNotInRosterError, MalformedRecordError, RecordExpiredError, RecordKeyMismatchError, RecordTooLargeError
+} from './errors.ts'
 
 export interface DeviceEntry {
   peerId: string
   certificate: DeviceCertificate
   /** multiaddrs (strings) where the device can be dialled, relay addresses first */
   addrs: string[]
+  /** when the device itself last published this entry (other devices carry it over until it goes stale) */
+  publishedAt?: number
 }
+
+/** Who signed a record: the identity key itself, or a device of the roster (its libp2p peer id). */
+export type RecordSigner = 'identity' | string
 
 export interface LocationRecord {
   v: 1
   aor: string
   certificate: IdentityCertificate
+  /** the identity's newest device roster, as known to the device that published the record */
+  roster: DeviceRoster
+  signer: RecordSigner
   devices: DeviceEntry[]
   /** monotonically increasing per AOR; a lower one never replaces a higher one */
   seq: number
@@ -48,26 +67,47 @@ export function locationKey (aor: string): Uint8Array {
 }
 
 export interface CreateRecordInit {
-  identity: IdentityKeyPair
+  /** the primary device signs with the identity key (`signer: 'identity'`) */
+  identity?: IdentityKeyPair
+  /** a linked device signs with its libp2p Ed25519 key: peer id and 32-byte seed */
+  device?: { peerId: string, privateKey: Uint8Array }
   certificate: IdentityCertificate
   devices: DeviceEntry[]
   seq: number
+  /** the identity's device roster; without one, `identity` signs a roster (seq 1) listing `devices` */
+  roster?: DeviceRoster
   ttlMs?: number
   now?: number
 }
 
+/**
+ * Builds and signs a location record.
+ *
+ * @example createLocationRecord({ identity, certificate, roster, devices: [entry], seq: Date.now() })
+ */
 export function createLocationRecord (init: CreateRecordInit): LocationRecord {
   const now = init.now ?? Date.now()
+  let roster = init.roster
+  if (roster == null) {
+    if (init.identity == null) throw new TypeError('A record signed by a device needs the identity\'s roster')
+    const own = toBase64Url(init.identity.publicKey)
+    const certs = init.devices.map(d => d.certificate).filter(c => c.identity === own)
+    roster = createDeviceRoster({ identity: init.identity, seq: 1, devices: certs, now })
+  }
   const unsigned: Omit<LocationRecord, 'sig'> = {
     v: 1,
     aor: normalizeAor(init.certificate.email),
     certificate: init.certificate,
+    roster,
+    signer: init.device != null && init.identity == null ? init.device.peerId : 'identity',
     devices: init.devices.slice(0, MAX_DEVICES).map(d => ({ ...d, addrs: d.addrs.slice(0, MAX_ADDRS_PER_DEVICE) })),
     seq: init.seq,
     issuedAt: now,
     expiresAt: now + (init.ttlMs ?? RECORD_TTL_MS)
   }
-  return signObject(init.identity.privateKey, unsigned)
+  if (init.identity != null) return signObject(init.identity.privateKey, unsigned)
+  if (init.device == null) throw new TypeError('createLocationRecord needs `identity` or `device` to sign with')
+  return { ...unsigned, sig: toBase64Url(signBytes(init.device.privateKey, utf8(canonicalJson(unsigned)))) }
 }
 
 export function encodeLocationRecord (record: LocationRecord): Uint8Array {
@@ -92,6 +132,8 @@ function parse (bytes: Uint8Array): LocationRecord {
   if (!Number.isSafeInteger(r.seq) || (r.seq as number) < 0) throw new MalformedRecordError('Location record has no valid sequence number')
   if (!Number.isFinite(r.issuedAt) || !Number.isFinite(r.expiresAt)) throw new MalformedRecordError('Location record has no valid validity period')
   if (typeof r.sig !== 'string') throw new MalformedRecordError('Location record is not signed')
+  if (typeof r.signer !== 'string' || r.signer === '') throw new MalformedRecordError('Location record does not say who signed it ("signer")')
+  if (!isObject(r.roster)) throw new MalformedRecordError('Location record has no device roster')
   if (!Array.isArray(r.devices)) throw new MalformedRecordError('Location record has no device list')
   if (r.devices.length > MAX_DEVICES) throw new MalformedRecordError(`Location record lists ${r.devices.length} devices (limit ${MAX_DEVICES})`)
   for (const d of r.devices as unknown[]) {
@@ -99,6 +141,7 @@ function parse (bytes: Uint8Array): LocationRecord {
       throw new MalformedRecordError('Location record has a malformed device entry')
     }
     if (d.addrs.length > MAX_ADDRS_PER_DEVICE) throw new MalformedRecordError(`A device lists ${d.addrs.length} addresses (limit ${MAX_ADDRS_PER_DEVICE})`)
+    if (d.publishedAt !== undefined && !Number.isFinite(d.publishedAt)) throw new MalformedRecordError('A device entry has an invalid "publishedAt"')
   }
   return value as unknown as LocationRecord
 }
@@ -114,7 +157,10 @@ export interface ValidateRecordOptions {
  * first rule it breaks: RecordTooLargeError, MalformedRecordError,
  * RecordKeyMismatchError, the certificate's own errors (WrongEmailError,
  * BadSignatureError, CertificateExpiredError, UnknownIssuerError…),
- * BadSignatureError for the record signature, RecordExpiredError.
+ * MalformedRosterError / BadSignatureError for the roster,
+ * DeviceRevokedError / DeviceNotInRosterError for a signer or device entry
+ * the roster does not allow, BadSignatureError for the record signature,
+ * RecordExpiredError.
  */
 export function validateLocationRecord (key: Uint8Array | undefined, bytes: Uint8Array, options: ValidateRecordOptions = {}): LocationRecord {
   if (bytes.byteLength > MAX_RECORD_BYTES) {
@@ -126,7 +172,8 @@ export function validateLocationRecord (key: Uint8Array | undefined, bytes: Uint
   const hit = cache.get(id)
   if (hit != null && now >= hit.from && now <= hit.until) return hit.record
   const record = checkLocationRecord(key, bytes, now, options)
-  const certs = [record.certificate, ...record.devices.map(d => d.certificate)]
+  const signerCert = record.signer === 'identity' ? [] : [rosterDevice(record.roster, record.signer) as DeviceCertificate]
+  const certs = [record.certificate, ...record.devices.map(d => d.certificate), ...signerCert]
   if (cache.size >= VERIFIED_CACHE_SIZE) cache.delete(cache.keys().next().value as string)
   cache.set(id, {
     record,
@@ -172,19 +219,57 @@ function checkLocationRecord (key: Uint8Array | undefined, bytes: Uint8Array, no
     throw new RecordKeyMismatchError(`Location record for ${aor} is stored under another address's key`)
   }
   const cert = verifyIdentityCertificate(record.certificate, { ...options.certificate, email: aor, now })
-  if (!verifyObjectSignature(fromBase64Url(cert.key), record)) {
+  if (record.signer === 'identity' && !verifyObjectSignature(fromBase64Url(cert.key), record)) {
     throw new BadSignatureError(`Location record for ${aor} is not signed by the key in its certificate`)
   }
+  let roster: DeviceRoster
+  try {
+    roster = verifyDeviceRoster(record.roster, { identityKey: cert.key })
+  } catch (err) {
+    const e = err as Error
+    e.message = `Location record for ${aor}: ${e.message}`
+    throw e
+  }
+  if (record.signer !== 'identity') checkDeviceSignature(record, roster, aor, now)
   if (record.expiresAt + CLOCK_SKEW_MS < now) {
     throw new RecordExpiredError(`Location record for ${aor} expired at ${new Date(record.expiresAt).toISOString()}`)
   }
   if (record.issuedAt - CLOCK_SKEW_MS > now) {
     throw new RecordExpiredError(`Location record for ${aor} is issued in the future`)
   }
+  const listed = new Set<string>()
   for (const device of record.devices) {
+    requireActiveDevice(roster, device.peerId, aor, 'lists')
+    if (listed.has(device.peerId)) throw new MalformedRecordError(`Location record for ${aor} lists device ${device.peerId} twice`)
+    listed.add(device.peerId)
     verifyDeviceCertificate(device.certificate, { identityKey: cert.key, peerId: device.peerId, now })
   }
   return record
+}
+
+/** A device-signed record: the signer is an active roster device and its libp2p key signed the record. */
+function checkDeviceSignature (record: LocationRecord, roster: DeviceRoster, aor: string, now: number): void {
+  const cert = requireActiveDevice(roster, record.signer, aor, 'is signed by')
+  verifyDeviceCertificate(cert, { identityKey: roster.identity, peerId: record.signer, now })
+  let raw: Uint8Array | undefined
+  try {
+    const peer = peerIdFromString(record.signer)
+    if (peer.type === 'Ed25519') raw = peer.publicKey.raw
+  } catch { /* not a peer id: no key */ }
+  if (raw == null) throw new BadSignatureError(`Location record for ${aor} is signed by ${record.signer.slice(0, 60)}, whose peer id carries no Ed25519 key`)
+  if (!verifyObjectSignature(raw, record)) {
+    throw new BadSignatureError(`Location record for ${aor} is not signed by the key of device ${record.signer}`)
+  }
+}
+
+function requireActiveDevice (roster: DeviceRoster, peerId: string, aor: string, verb: string): DeviceCertificate {
+  const revoked = rosterRevocation(roster, peerId)
+  if (revoked != null) {
+    throw new DeviceRevokedError(`Location record for ${aor} ${verb} device "${revoked.name}" (${peerId}), revoked at ${new Date(revoked.revokedAt).toISOString()}`)
+  }
+  const cert = rosterDevice(roster, peerId)
+  if (cert == null) throw new DeviceNotInRosterError(`Location record for ${aor} ${verb} device ${peerId.slice(0, 60)}, which is not in the identity's device roster (seq ${roster.seq})`)
+  return cert
 }
 
 /** Decodes without checking; only for records already validated. */
@@ -214,9 +299,24 @@ export function selectLocationRecord (key: Uint8Array, records: Uint8Array[], op
   return best === -1 ? 0 : best
 }
 
-/** true when `a` should replace `b` */
-export function isNewer (a: Pick<LocationRecord, 'seq' | 'expiresAt'>, b: Pick<LocationRecord, 'seq' | 'expiresAt'>): boolean {
+type Ordered = Pick<LocationRecord, 'seq' | 'expiresAt'> & { roster?: Pick<DeviceRoster, 'seq' | 'identity'> }
+
+/**
+ * true when `a` should replace `b`: for the same identity key a newer roster
+ * first (a revoked device cannot win with an old roster and a high seq),
+ * then a higher seq, then a later expiry. Rosters of different keys (the
+ * address got a new identity key) are not comparable: seq decides.
+ */
+export function isNewer (a: Ordered, b: Ordered): boolean {
+  const rosterA = rosterOrder(a, b)
+  if (rosterA !== 0) return rosterA > 0
   return a.seq > b.seq || (a.seq === b.seq && a.expiresAt > b.expiresAt)
+}
+
+/** >0 when `a` carries a newer roster of the same identity than `b`, <0 when older, 0 otherwise. */
+export function rosterOrder (a: Pick<Ordered, 'roster'>, b: Pick<Ordered, 'roster'>): number {
+  if (a.roster == null || b.roster == null || a.roster.identity !== b.roster.identity) return 0
+  return a.roster.seq - b.roster.seq
 }
 
 function equalBytes (a: Uint8Array, b: Uint8Array): boolean {

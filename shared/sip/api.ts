@@ -25,6 +25,15 @@ export interface RemoteParty {
   unverifiedReason?: string
   /** libp2p peer id of the remote device, once known */
   peerId?: string
+  /**
+   * what this device's trust store says about the identity key (only for
+   * verified parties, when the phone has a TrustStore): new (first contact,
+   * now pinned), pinned, verified (safety number confirmed) or changed (a key
+   * other than the pinned one: warn loudly)
+   */
+  trust?: 'new' | 'pinned' | 'verified' | 'changed'
+  /** the identity key (base64url) the remote party proved, when verified */
+  identityKey?: string
 }
 
 export type CallEndReason =
@@ -78,7 +87,13 @@ export interface Call extends TypedEventTarget<CallEvents> {
   /** the RTCPeerConnection carrying media (for stats), once created */
   readonly peerConnection?: RTCPeerConnection
   answer: (options?: { video?: boolean }) => Promise<void>
-  decline: () => void
+  /**
+   * Stops a ringing incoming call with 603 Decline, or with `callBack` 480 and
+   * CALL_BACK_PHRASE: the user will call back from another device (the
+   * Thunderbird add-on hands calls to the browser). A 4xx, unlike 603, lets the
+   * caller's other forks (linked devices) keep ringing (RFC 3261 §16.7).
+   */
+  decline: (options?: { callBack?: boolean }) => void
   hangup: () => void
   setMuted: (muted: boolean) => void
   setHeld: (held: boolean) => Promise<void>

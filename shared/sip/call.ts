@@ -12,7 +12,7 @@
 import { TypedEventEmitter } from 'main-event'
 import { reasonCause } from './message.ts'
 import { logger } from '../util/logger.ts'
-import { ICE_GATHERING_TIMEOUT_MS, NO_ANSWER_TIMEOUT_MS } from './constants.ts'
+import { CALL_BACK_PHRASE, DEVICE_REVOKED_PHRASE, ICE_GATHERING_TIMEOUT_MS, NO_ANSWER_TIMEOUT_MS } from './constants.ts'
 import { CallFailedError, InvalidStateError } from './errors.ts'
 import type { Call, CallEnd, CallEndReason, CallEvents, CallState, CallTimings, MediaAdapter, RemoteParty } from './api.ts'
 
@@ -67,6 +67,8 @@ export interface SessionEndInfo {
   status?: number
   /** the cause of the Reason header of a received CANCEL/BYE (RFC 3326) */
   reasonCause?: number
+  /** the reason phrase of the final response ("Device revoked" for a revoked caller) */
+  reasonPhrase?: string
 }
 
 const MESSAGES: Record<CallEndReason, string> = {
@@ -112,6 +114,10 @@ export function callEndFrom (info: SessionEndInfo, direction: 'outgoing' | 'inco
   }
   const s = info.status
   if (s != null) {
+    if (s === 403 && info.reasonPhrase === DEVICE_REVOKED_PHRASE) {
+      return make('failed', 'Calls from this device are refused: its identity\'s owner removed it from the linked devices')
+    }
+    if (s === 480 && info.reasonPhrase === CALL_BACK_PHRASE) return make('declined', 'They will call you back from another device')
     if (s === 486 || s === 600) return make('busy')
     if (s === 603 || s === 403) return make('declined')
     if (s === 487) return make('cancelled')
@@ -270,10 +276,10 @@ export class PeerlineCall extends TypedEventEmitter<CallEvents> implements Call 
     await settled
   }
 
-  decline (): void {
+  decline (options: { callBack?: boolean } = {}): void {
     if (this.state === 'ended') return
     if (this.direction !== 'incoming' || this.state !== 'incoming') throw new InvalidStateError(`Only a ringing incoming call can be declined (this one is ${this.state})`)
-    this.terminate({ status_code: 603, reason_phrase: 'Decline' })
+    this.terminate(options.callBack === true ? { status_code: 480, reason_phrase: CALL_BACK_PHRASE } : { status_code: 603, reason_phrase: 'Decline' })
   }
 
   hangup (): void {
@@ -443,9 +449,10 @@ export class PeerlineCall extends TypedEventEmitter<CallEvents> implements Call 
 
   private finish (e: { originator: SessionEndInfo['originator'], cause: string, message?: unknown }, established: boolean): void {
     if (this.state === 'ended') return
-    const msg = e.message as { status_code?: number, getHeader?: (n: string) => string | undefined } | null | undefined
+    const msg = e.message as { status_code?: number, reason_phrase?: string, getHeader?: (n: string) => string | undefined } | null | undefined
     const info: SessionEndInfo = { originator: e.originator, cause: e.cause }
     if (typeof msg?.status_code === 'number') info.status = msg.status_code
+    if (typeof msg?.reason_phrase === 'string') info.reasonPhrase = msg.reason_phrase
     if (typeof msg?.getHeader === 'function') {
       const rc = reasonCause(msg.getHeader('Reason'))
       if (rc != null) info.reasonCause = rc

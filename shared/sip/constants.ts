@@ -103,3 +103,9 @@ export const STOP_TIMEOUT_MS = 3_000
 
 /** Max-Forwards for requests the proxy creates itself (RFC 3261 §8.1.1.6). */
 export const MAX_FORWARDS = 70
+
+/** Reason phrase of the 480 a device sends when its user will call back from another device (the caller's UI says so). */
+export const CALL_BACK_PHRASE = 'Calling back from another device'
+
+/** Reason phrase of the 403 a device sends to a revoked device of the caller's identity; the caller's UI explains it. */
+export const DEVICE_REVOKED_PHRASE = 'Device revoked'

@@ -16,8 +16,8 @@
  */
 import { UA } from 'jssip'
 import { TypedEventEmitter } from 'main-event'
-import { normalizeAor } from '../identity/index.ts'
-import type { StoredIdentity } from '../identity/index.ts'
+import { KeyChangedError, normalizeAor } from '../identity/index.ts'
+import type { StoredIdentity, TrustStore } from '../identity/index.ts'
 import type { Overlay } from '../overlay/index.ts'
 import { logger } from '../util/logger.ts'
 import { PeerlineCall } from './call.ts'
@@ -51,6 +51,12 @@ export interface PhoneInit {
   callSetupTimeoutMs?: number
   /** how identity hellos are checked (trusted CAs, chain) */
   verifyOptions?: HelloVerifyOptions
+  /**
+   * pinned identity keys (trust on first use): a call or message to a contact
+   * whose key changed fails with KeyChangedError before anything is sent; an
+   * incoming one is marked `remote.trust = 'changed'`. Without it nothing is pinned.
+   */
+  trust?: TrustStore
   /** transport tuning (tests): keep-alive, dial timeout, idle close, frame limit */
   transport?: Pick<SipTransportInit, 'keepaliveIntervalMs' | 'dialTimeoutMs' | 'linkIdleMs' | 'maxMessageBytes'>
 }
@@ -169,8 +175,9 @@ export class PeerlinePhone extends TypedEventEmitter<PhoneEvents> implements Pho
     const media = this.media.getUserMedia({ audio: true, video })
     media.catch(() => {})
     let prepared
+    let trust: RemoteParty['trust']
     try {
-      prepared = await this.transport.prepare(aor, { signal })
+      prepared = await this.transport.prepare(aor, { signal, check: record => { trust = this.checkPinned(aor, record.certificate.key) } })
     } catch (err) {
       media.then(stopTracks, () => {})
       throw this.setupError(err, signal, options.signal)
@@ -191,7 +198,9 @@ export class PeerlinePhone extends TypedEventEmitter<PhoneEvents> implements Pho
         // the devices dialled are the ones a valid location record for `aor`
         // lists, each with a device certificate by the identity key; the
         // answering device's own hello is checked again when it answers
-        verified: true
+        verified: true,
+        identityKey: prepared.record.certificate.key,
+        ...(trust != null ? { trust } : {})
       },
       media: this.media,
       ...(this.init.iceServers != null ? { iceServers: this.init.iceServers } : {}),
@@ -235,7 +244,7 @@ export class PeerlinePhone extends TypedEventEmitter<PhoneEvents> implements Pho
     }
     const signal = this.setupSignal(options.signal, SEND_MESSAGE_TIMEOUT_MS)
     try {
-      await this.transport.prepare(aor, { signal })
+      await this.transport.prepare(aor, { signal, check: record => { this.checkPinned(aor, record.certificate.key) } })
     } catch (err) {
       throw this.setupError(err, signal, options.signal)
     }
@@ -286,7 +295,7 @@ export class PeerlinePhone extends TypedEventEmitter<PhoneEvents> implements Pho
     const request = e.request
     const origin = this.transport.origin(request.call_id)
     const claimed = claimedAor(request)
-    const remote = partyFrom(origin, claimed, request.from?.display_name)
+    const remote = this.withTrust(partyFrom(origin, claimed, request.from?.display_name))
     const call = new PeerlineCall({
       id: `in-${++this.nextCallId}`,
       direction: 'incoming',
@@ -308,12 +317,46 @@ export class PeerlinePhone extends TypedEventEmitter<PhoneEvents> implements Pho
     const origin = this.transport.origin(request.call_id)
     const message: IncomingMessage = {
       id: request.call_id,
-      from: partyFrom(origin, claimedAor(request), request.from?.display_name),
+      from: this.withTrust(partyFrom(origin, claimedAor(request), request.from?.display_name)),
       body: request.body ?? '',
       contentType: request.getHeader('Content-Type') ?? 'text/plain',
       receivedAt: Date.now()
     }
     this.emit('message:incoming', message)
+  }
+
+  /**
+   * Outgoing: the key in `aor`'s location record against the pin. Throws
+   * KeyChangedError for a changed key (nothing is dialled); pins a new one.
+   */
+  private checkPinned (aor: string, key: string): RemoteParty['trust'] {
+    const trust = this.init.trust
+    if (trust == null) return undefined
+    const check = trust.check(aor, key)
+    if (check.status === 'changed') {
+      throw new KeyChangedError({ aor, previousKey: check.pinnedKey ?? '', newKey: key })
+    }
+    if (check.status === 'new') this.pinLater(aor, key)
+    return check.status
+  }
+
+  /** Incoming: marks a verified party with what the trust store says; a first contact's key is pinned. */
+  private withTrust (party: RemoteParty): RemoteParty {
+    const trust = this.init.trust
+    if (trust == null || !party.verified || party.identityKey == null) return party
+    try {
+      const check = trust.check(party.aor, party.identityKey)
+      if (check.status === 'new') this.pinLater(party.aor, party.identityKey)
+      if (check.status === 'changed') log('%s presents a key other than the pinned one', party.aor)
+      return { ...party, trust: check.status }
+    } catch (err) {
+      log.error('trust check for %s failed: %s', party.aor, (err as Error).message)
+      return party
+    }
+  }
+
+  private pinLater (aor: string, key: string): void {
+    this.init.trust?.pinOnFirstUse(aor, key).catch(err => { log.error('cannot pin the key of %s: %s', aor, (err as Error).message) })
   }
 
   private setupSignal (caller: AbortSignal | undefined, ms: number): AbortSignal {
@@ -363,7 +406,7 @@ function partyFrom (origin: RequestOrigin | undefined, claimed: string, displayN
     aor: origin.claimedAor ?? claimed,
     displayName: name,
     verified: v.verified,
-    ...(!v.verified ? { unverifiedReason: v.reason } : {}),
+    ...(!v.verified ? { unverifiedReason: v.reason } : { identityKey: v.identityKey }),
     peerId: origin.peerId
   }
 }

@@ -23,11 +23,12 @@ import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { normalizeAor } from '../identity/index.ts'
 import type { StoredIdentity } from '../identity/index.ts'
-import { NotFoundError } from '../overlay/index.ts'
-import type { LocationRecord, Overlay } from '../overlay/index.ts'
+import { NotFoundError, ROSTER_CHECK_TTL_MS } from '../overlay/index.ts'
+import type { DeviceStanding, LocationRecord, Overlay } from '../overlay/index.ts'
+import { backoff } from '../util/backoff.ts'
 import { logger } from '../util/logger.ts'
 import {
-  DEVICE_DOMAIN, MAX_SIP_MESSAGE_BYTES, MAX_TRACKED_ENTRIES, MESSAGE_SETTLE_MS, PROXY_TIMER_C_MS, PROXY_TIMER_F_MS,
+  DEVICE_DOMAIN, DEVICE_REVOKED_PHRASE, MAX_SIP_MESSAGE_BYTES, MAX_TRACKED_ENTRIES, MESSAGE_SETTLE_MS, PROXY_TIMER_C_MS, PROXY_TIMER_F_MS,
   SERVER_TRANSACTION_IDLE_MS, SIP_DIAL_TIMEOUT_MS, SIP_KEEPALIVE_INTERVAL_MS, SIP_LINK_IDLE_MS, SIP_PROTOCOL,
   TRANSACTION_LINGER_MS
 } from './constants.ts'
@@ -44,6 +45,24 @@ const log = logger('sip:transport')
 
 /** How long a location record found by prepare() is reused for the request that follows. */
 const ROUTE_TTL_MS = 30_000
+
+/**
+ * How long a ringing INVITE branch whose SIP stream closed (the callee's relay
+ * died) is kept while its device is dialled again: RFC 3261 §16.7 lets a proxy
+ * keep a branch until Timer C, §18.2.2 lets the answer come back over a new
+ * connection. 8 s covers a device re-reserving on another relay and
+ * republishing (~4 s in the relay-killed fault drill); it equals one dial
+ * attempt (SIP_DIAL_TIMEOUT_MS).
+ */
+export const RINGING_BRANCH_GRACE_MS = 8_000
+
+/** First pause between re-dials of such a branch, doubling to the cap (DESIGN.md's back-off starts at 0.5 s). */
+const REDIAL_INITIAL_MS = 500
+/** Longest pause between re-dials within RINGING_BRANCH_GRACE_MS. */
+const REDIAL_MAX_MS = 2_000
+
+/** Bound on a background WebRTC dial after a relayed one (the baseline benchmark saw ~6 s of ICE on a cold path). */
+const WEBRTC_UPGRADE_TIMEOUT_MS = 20_000
 
 export interface SipTransportInit {
   identity: StoredIdentity
@@ -94,6 +113,14 @@ export interface ForkOutcome {
 
 interface ServerTxn { link: SipLink, at: number }
 
+interface StandingGate { state: 'checking' | 'ok' | 'refused', queue: SipMessage[], at: number, rosterSeq?: number | undefined, message?: string }
+
+/** Requests held per stream while its device's roster is looked up; a flood beyond this is dropped. */
+const MAX_GATED_MESSAGES = 64
+
+/** A stream's roster verdict is reused this long (same as the overlay's roster cache, ROSTER_CHECK_TTL_MS). */
+const STANDING_RECHECK_MS = ROSTER_CHECK_TTL_MS
+
 /** JsSIP's Socket contract (node_modules/jssip/lib/Socket.d.ts), structurally. */
 export interface JsSipSocket {
   via_transport: string
@@ -126,6 +153,8 @@ export class SipTransport implements JsSipSocket {
   private sweeper?: ReturnType<typeof setInterval>
   private readonly links = new Map<string, SipLink[]>()
   private readonly dialing = new Map<string, Promise<SipLink>>()
+  /** devices whose WebRTC addresses are being dialled in the background (see upgrade) */
+  private readonly upgrading = new Set<string>()
   private readonly knownAddrs = new Map<string, string[]>()
   private readonly routes = new Map<string, { record: LocationRecord, at: number }>()
   private readonly serverTxns = new Map<string, ServerTxn>()
@@ -133,6 +162,8 @@ export class SipTransport implements JsSipSocket {
   private readonly dialogPeers = new Map<string, { peerId: string, at: number }>()
   private readonly forks = new Map<string, Fork>()
   private readonly ownBranches = new Map<string, number>()
+  /** per stream: may the device behind it speak for its identity (device roster), and what waits for the answer */
+  private readonly standing = new WeakMap<SipLink, StandingGate>()
   /** INVITEs JsSIP answered 2xx whose ACK has not arrived yet, by Call-ID */
   private readonly awaitingAck = new Map<string, number>()
 
@@ -227,11 +258,13 @@ export class SipTransport implements JsSipSocket {
    * reaches each as it opens).
    * @throws InvalidAddressError | NotFoundError | OfflineError | record errors | CallFailedError | AbortError
    */
-  async prepare (target: string, options: { signal?: AbortSignal } = {}): Promise<PreparedTarget> {
+  /** `check` sees the record before any device is dialled and may throw (pinned-key checks). */
+  async prepare (target: string, options: { signal?: AbortSignal, check?: (record: LocationRecord) => void } = {}): Promise<PreparedTarget> {
     const aor = normalizeAor(target)
     const t0 = Date.now()
     const record = await this.overlay.lookup(aor, options.signal != null ? { signal: options.signal } : {})
     const lookupMs = Date.now() - t0
+    options.check?.(record)
     this.remember(record)
     const devices = record.devices.map(d => d.peerId).filter(p => p !== this.peerId)
     if (devices.length === 0) throw new NotFoundError(`${aor} has no other device online`)
@@ -286,6 +319,28 @@ export class SipTransport implements JsSipSocket {
     return await raceSignal(pending, options.signal)
   }
 
+  /**
+   * A SIP stream to a device whose stream closed mid-transaction: an open one
+   * (the device may have dialled us meanwhile), else the device at the
+   * addresses its location record lists now (looked up again: a device whose
+   * relay died republishes with another relay's address).
+   * @throws CallFailedError | AbortError
+   */
+  async redial (peerId: string, aor: string, options: { signal: AbortSignal }): Promise<SipLink> {
+    const open = this.bestLink(peerId)
+    if (open != null) return open
+    try {
+      const record = await this.overlay.lookup(aor, { signal: AbortSignal.any([options.signal, this.shutdown.signal]) })
+      this.remember(record)
+      if (!record.devices.some(d => d.peerId === peerId)) throw new CallFailedError(`${aor} no longer lists device ${peerId}`)
+    } catch (err) {
+      if (options.signal.aborted || (err as Error).name === 'CallFailedError') throw err
+      // the known addresses may still do
+      log('looking %s up again failed: %s', aor, (err as Error).message)
+    }
+    return await this.getLink(peerId, options)
+  }
+
   // ---- internals: streams ----
 
   private async dial (peerId: string): Promise<SipLink> {
@@ -323,12 +378,28 @@ export class SipTransport implements JsSipSocket {
           return []
         }
       })
-      const target: PeerId | Multiaddr[] = addrs.length > 0 ? addrs : pid
-      const connection = await node.dial(target, { signal })
+      // Relay addresses first (DESIGN.md: relay first, upgrading to direct
+      // WebRTC): a relayed connection is up in one round trip through the
+      // supernode, while a WebRTC dial on a cold path can spend seconds in ICE
+      // (the baseline benchmark measured ~6 s for a first call). SIP needs only
+      // the signalling path; media has its own RTCPeerConnection.
+      const relayed = addrs.filter(a => !a.toString().includes('/webrtc'))
+      const direct = addrs.filter(a => a.toString().includes('/webrtc'))
+      let connection: Connection
+      try {
+        const target: PeerId | Multiaddr[] = relayed.length > 0 ? relayed : addrs.length > 0 ? addrs : pid
+        connection = await node.dial(target, { signal })
+      } catch (err) {
+        if (signal.aborted || relayed.length === 0 || direct.length === 0) throw err
+        log('relayed dial to %s failed (%s): trying its WebRTC addresses', peerId, (err as Error).message)
+        connection = await node.dial(direct, { signal })
+      }
       const remote = connection.remotePeer.toString()
       if (remote !== peerId) throw new CallFailedError(`Dialled ${peerId} but reached ${remote}`)
       const stream = await connection.newStream(SIP_PROTOCOL, { signal, runOnLimitedConnection: true })
-      return this.addLink(stream, remote)
+      const link = this.addLink(stream, remote)
+      if (connection.limits != null && direct.length > 0) this.upgrade(pid, direct)
+      return link
     } catch (err) {
       if (signal.aborted && !this.shutdown.signal.aborted) {
         throw new CallFailedError(`Device ${peerId} did not answer within ${this.init.dialTimeoutMs ?? SIP_DIAL_TIMEOUT_MS} ms`)
@@ -336,6 +407,23 @@ export class SipTransport implements JsSipSocket {
       if ((err as Error).name === 'CallFailedError') throw err
       throw new CallFailedError(`Device ${peerId} could not be reached: ${(err as Error).message}`)
     }
+  }
+
+  /**
+   * Dials a device's WebRTC addresses in the background once a relayed
+   * connection carries its SIP stream. That stream stays where it is; later
+   * streams prefer the direct connection (see dial), which also outlives the
+   * relay.
+   */
+  private upgrade (pid: PeerId, direct: Multiaddr[]): void {
+    const peerId = pid.toString()
+    if (this.upgrading.has(peerId)) return
+    this.upgrading.add(peerId)
+    const signal = AbortSignal.any([AbortSignal.timeout(WEBRTC_UPGRADE_TIMEOUT_MS), this.shutdown.signal])
+    this.overlay.node.dial(direct, { signal })
+      .then(c => { log('direct connection to %s: %s', peerId, c.remoteAddr.toString()) })
+      .catch((err: Error) => { log('no direct connection to %s (staying relayed): %s', peerId, err.message) })
+      .finally(() => { this.upgrading.delete(peerId) })
   }
 
   private addLink (stream: Stream, remotePeer: string): SipLink {
@@ -464,7 +552,7 @@ export class SipTransport implements JsSipSocket {
     }
     const devices = record.devices.map(d => d.peerId).filter(p => p !== this.peerId)
     if (devices.length === 0) throw new NotFoundError(`${aor} has no other device online`)
-    fork.setBranches(devices, async peerId => this.getLink(peerId))
+    fork.setBranches(aor, devices, async peerId => this.getLink(peerId))
   }
 
   // ---- internals: what streams bring ----
@@ -479,8 +567,45 @@ export class SipTransport implements JsSipSocket {
       if (e.status != null && e.headers != null) link.send(buildResponse({ headers: e.headers }, e.status))
       return
     }
+    // a device's requests wait until its identity's device roster says it may speak for it
+    const gate = this.standing.get(link)
+    if (gate?.state === 'checking') {
+      if (gate.queue.length < MAX_GATED_MESSAGES) gate.queue.push(msg)
+      return
+    }
+    const v = link.verification
+    if (msg.type === 'request' && v.verified &&
+      (gate == null || Date.now() - gate.at > STANDING_RECHECK_MS || this.overlay.knownRosterSeq(v.aor) !== gate.rosterSeq)) {
+      this.checkStanding(link, msg)
+      return
+    }
+    this.dispatchLinkMessage(msg, link)
+  }
+
+  private dispatchLinkMessage (msg: SipMessage, link: SipLink): void {
+    const gate = this.standing.get(link)
     if (msg.type === 'response') this.onLinkResponse(msg, link)
-    else this.onLinkRequest(msg, link)
+    else if (gate?.state === 'refused') {
+      log('refusing %s from revoked device %s: %s', describe(msg), link.remotePeer, gate.message)
+      if (msg.method !== 'ACK') link.send(buildResponse(msg, 403, { reason: DEVICE_REVOKED_PHRASE, headers: [`Warning: 399 ${DEVICE_DOMAIN} "${sanitize(gate.message ?? '')}"`] }))
+    } else this.onLinkRequest(msg, link)
+  }
+
+  /** Asks the overlay whether the device behind `link` is in its identity's current roster (revocation). */
+  private checkStanding (link: SipLink, first: SipMessage): void {
+    const v = link.verification
+    if (!v.verified) return
+    const gate: StandingGate = { state: 'checking', queue: [first], at: Date.now() }
+    this.standing.set(link, gate)
+    this.overlay.deviceStanding(v.aor, v.identityKey, link.remotePeer, { signal: this.shutdown.signal })
+      .catch((): DeviceStanding => ({ ok: true, known: false }))
+      .then(standing => {
+        gate.rosterSeq = this.overlay.knownRosterSeq(v.aor)
+        gate.state = standing.ok ? 'ok' : 'refused'
+        if (!standing.ok) gate.message = standing.message
+        for (const m of gate.queue.splice(0)) this.dispatchLinkMessage(m, link)
+      })
+      .catch((err: Error) => { log.error('handling requests from %s failed: %s', link.remotePeer, err.stack ?? err) })
   }
 
   private onLinkResponse (msg: SipMessage, link: SipLink): void {
@@ -621,6 +746,8 @@ class Fork {
   private delivered = 0
   private error?: Error
   private passedStatus?: number
+  private cancelReason?: string
+  private aor = ''
   private resolveDone!: (o: ForkOutcome) => void
   private timer?: ReturnType<typeof setTimeout>
   private settleTimer?: ReturnType<typeof setTimeout>
@@ -636,9 +763,10 @@ class Fork {
 
   private get invite (): boolean { return this.request.method === 'INVITE' }
 
-  setBranches (peers: string[], getLink: (peerId: string) => Promise<SipLink>): void {
+  setBranches (aor: string, peers: string[], getLink: (peerId: string) => Promise<SipLink>): void {
     if (this.completed) return
     this.routed = true
+    this.aor = aor
     for (const peerId of peers) {
       const branch: Branch = { peerId, state: 'pending' }
       this.branches.set(peerId, branch)
@@ -687,6 +815,8 @@ class Fork {
       return
     }
     branch.link = link
+    // the device answered over a stream of its own while the branch was kept
+    if (branch.grace != null) this.endGrace(branch)
     if (s < 200) {
       if (s === 100) return
       branch.state = 'provisional'
@@ -748,7 +878,9 @@ class Fork {
 
   linkClosed (link: SipLink): void {
     for (const b of this.branches.values()) {
-      if (b.link === link && b.state !== 'final' && b.state !== 'pending') this.finalize(b, 480)
+      if (b.link !== link || b.state === 'final' || b.state === 'pending') continue
+      if (this.invite && !this.completed) this.keepBranch(b)
+      else this.finalize(b, 480)
     }
   }
 
@@ -758,7 +890,73 @@ class Fork {
     this.complete()
   }
 
+  /**
+   * A ringing INVITE branch lost its stream: keep it for
+   * RINGING_BRANCH_GRACE_MS while the device is dialled again, then carry the
+   * transaction on over the new stream (resume); 480 as before if the device
+   * does not come back in time.
+   */
+  private keepBranch (b: Branch): void {
+    if (b.grace != null) return
+    log('SIP stream to ringing device %s closed: keeping its branch up to %d ms', b.peerId, RINGING_BRANCH_GRACE_MS)
+    const grace = new AbortController()
+    b.grace = grace
+    const timer = setTimeout(() => { grace.abort() }, RINGING_BRANCH_GRACE_MS)
+    ;(timer as { unref?: () => void }).unref?.()
+    grace.signal.addEventListener('abort', () => { clearTimeout(timer) }, { once: true })
+    this.redial(b, grace.signal).catch((err: Error) => {
+      log.error('re-dialling %s failed: %s', b.peerId, err.stack ?? err)
+    })
+  }
+
+  private async redial (b: Branch, signal: AbortSignal): Promise<void> {
+    const delays = backoff({ initialMs: REDIAL_INITIAL_MS, maxMs: REDIAL_MAX_MS })
+    while (!signal.aborted) {
+      try {
+        const link = await this.transport.redial(b.peerId, this.aor, { signal })
+        if (b.grace?.signal === signal) this.resume(b, link)
+        return
+      } catch (err) {
+        if (signal.aborted) break
+        log('re-dialling ringing device %s: %s', b.peerId, (err as Error).message)
+        await pause(delays.next(), signal)
+      }
+    }
+    // still ours: the device did not come back within the grace
+    if (b.grace?.signal === signal) {
+      b.grace = undefined
+      log('ringing device %s did not come back within %d ms', b.peerId, RINGING_BRANCH_GRACE_MS)
+      this.finalize(b, 480)
+    }
+  }
+
+  /** The kept branch's device is reachable again over `link`: the transaction goes on there. */
+  private resume (b: Branch, link: SipLink): void {
+    this.endGrace(b)
+    if (b.state === 'final' || this.completed) return
+    b.link = link
+    // the device still rings unless told: it gets the CANCEL it missed, or
+    // the INVITE again (a retransmission to its server transaction, which
+    // answers with its latest response, RFC 3261 §17.2.1)
+    let sent: boolean
+    if (this.cancelled || b.cancelSent === true || this.finalSent) {
+      b.cancelSent = true
+      sent = link.send(buildCancel(this.request, this.cancelReason))
+    } else {
+      sent = link.send(this.request.text)
+    }
+    log('branch to %s resumed over a new SIP stream (%s)', b.peerId, sent ? 'sent' : 'stream closed again')
+    if (!sent) this.finalize(b, 480)
+  }
+
+  private endGrace (b: Branch): void {
+    const grace = b.grace
+    b.grace = undefined
+    grace?.abort()
+  }
+
   private cancelPending (reason?: string): void {
+    if (reason != null) this.cancelReason ??= reason
     for (const b of this.branches.values()) {
       if (b === this.winner) continue
       if (b.state === 'sent' || b.state === 'provisional') {
@@ -772,6 +970,7 @@ class Fork {
 
   /** A branch ended without a response from the device (unreachable, stream lost, timeout). */
   private finalize (branch: Branch, status: number): void {
+    this.endGrace(branch)
     if (branch.state === 'final') return
     branch.state = 'final'
     branch.status = status
@@ -817,6 +1016,7 @@ class Fork {
     this.completed = true
     clearTimeout(this.timer)
     clearTimeout(this.settleTimer)
+    for (const b of this.branches.values()) this.endGrace(b)
     const finals: Record<string, number> = {}
     for (const b of this.branches.values()) if (b.status != null) finals[b.peerId] = b.status
     this.resolveDone({
@@ -836,6 +1036,8 @@ interface Branch {
   status?: number
   response?: SipMessage
   cancelSent?: boolean
+  /** set while the branch is kept after its stream closed (Fork.keepBranch) */
+  grace?: AbortController | undefined
 }
 
 /**
@@ -904,6 +1106,16 @@ function trim<V> (map: Map<string, V>, onDrop?: (v: V) => void): void {
     map.delete(first.value)
     if (v != null) onDrop?.(v)
   }
+}
+
+/** Waits `ms`, or less when `signal` aborts. */
+async function pause (ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return
+  await new Promise<void>(resolve => {
+    const done = (): void => { clearTimeout(timer); signal.removeEventListener('abort', done); resolve() }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+  })
 }
 
 async function raceSignal<T> (p: Promise<T>, signal?: AbortSignal): Promise<T> {

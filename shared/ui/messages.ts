@@ -33,6 +33,7 @@ export const ERROR_SENTENCES: Readonly<Record<string, Sentence>> = {
   CallFailedError: (ctx, err) => `The call to ${ctx.address ?? 'that address'} could not be connected${detail(err)}.`,
   MessageRejectedError: ctx => `${who(ctx)} did not accept the message.`,
   PhoneNotStartedError: 'Peerline is still starting. Try again in a moment.',
+  DeviceUnavailableError: 'Peerline\'s background phone did not start: reload the extension from the browser\'s add-on page.',
   RecordExpiredError: ctx => `${who(ctx)} was online earlier but is not reachable now.`,
   StaleRecordError: rejected('is older than one already seen (possibly replayed)'),
   BadSignatureError: rejected('has a bad signature'),
@@ -60,7 +61,32 @@ export const ERROR_SENTENCES: Readonly<Record<string, Sentence>> = {
   QuotaExceededError: 'This device\'s storage for Peerline is full.',
   HistoryUnavailableError: 'Chat and call history cannot be stored in this browser (IndexedDB is unavailable).',
   HistoryBlockedError: 'Another Peerline tab is blocking the history storage: close or reload it.',
-  MessageTooLargeError: 'That message is too long to send.'
+  MessageTooLargeError: 'That message is too long to send.',
+  // trust (shared/identity/trust.ts)
+  KeyChangedError: ctx => `${ctx.address ?? 'This contact'}'s security key changed. Nothing was sent: compare the safety number, then accept the new key in the chat with ${ctx.address ?? 'them'}.`,
+  InvalidCaError: (_ctx, err) => `That certificate authority cannot be trusted${detail(err)}.`,
+  MalformedTrustStoreError: 'Your trusted certificate authorities and pinned keys could not be read on this device; they were left untouched.',
+  // linked devices (shared/identity/roster.ts, shared/overlay/pairing.ts)
+  NotPrimaryDeviceError: 'Only the device where this identity was created can do that: this one is linked to it.',
+  DeviceRevokedError: (_ctx, err) => `This device was removed from the identity${detail(err)}.`,
+  DeviceNotInRosterError: rejected('lists a device its owner does not list'),
+  MalformedRosterError: rejected('carries a malformed device list'),
+  PairingCodeError: (_ctx, err) => `The pairing code did not match${detail(err)}. Show a new link on your other device.`,
+  PairingExpiredError: 'The pairing link has expired. Show a new one on your other device (Settings → Devices).',
+  PairingCancelledError: 'The pairing link was already used or cancelled. Show a new one on your other device (Settings → Devices).',
+  MalformedPairingOfferError: 'That is not a Peerline pairing link (was it copied completely?).',
+  MalformedPairingMessageError: 'The other device answered the pairing with something Peerline does not understand.',
+  PairingFailedError: (_ctx, err) => `Could not reach your other device to link this one${detail(err)}: keep Peerline open there and try again.`,
+  // email verification by a CA (shared/identity/ca-protocol.ts)
+  WrongCodeError: (_ctx, err) => `That is not the code from the mail${detail(err)}.`,
+  CodeExpiredError: 'That code has expired: request a new one.',
+  TooManyAttemptsError: 'Too many wrong codes: this verification was cancelled. Request a new code.',
+  UnknownRequestError: 'That verification is no longer pending (already used, expired or cancelled). Request a new code.',
+  CaRateLimitedError: (_ctx, err) => `The certificate authority asks you to wait${detail(err)}.`,
+  MailFailedError: (_ctx, err) => `The certificate authority could not send the mail${detail(err)}.`,
+  BadProofError: 'The certificate authority refused the request: check this device\'s clock.',
+  CaUnavailableError: (_ctx, err) => `No certificate authority answered${detail(err)}.`,
+  MalformedCaMessageError: (_ctx, err) => `The certificate authority sent something Peerline cannot use${detail(err)}.`
 }
 
 /**

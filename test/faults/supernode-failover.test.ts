@@ -5,14 +5,14 @@
  * connection is the fake of test/sip/fake-webrtc.ts (Node has no WebRTC).
  * Each drill prints one line with its time against the stated bound.
  *
- * Known limitation the second drill pins down: a call that is ringing over
- * the callee's relay does not survive that relay's death. The caller's
- * forking proxy (shared/sip/transport.ts Fork.linkClosed) finalizes the
- * branch as 480 as soon as its SIP stream closes, so the call ends
- * 'unreachable' about a second later, while the callee's 200 is retried over
- * a new connection that nobody is waiting for. What holds: the call ends
- * cleanly and at once, and calling again succeeds through another relay
- * within the bound once the callee has republished.
+ * The second drill kills the relay a ringing call goes through. The caller's
+ * forking proxy keeps the ringing branch for a grace period
+ * (shared/sip/transport.ts Fork.keepBranch) while it looks the callee up again
+ * and re-dials, then sends the INVITE again over the new stream (the callee's
+ * server transaction takes it as a retransmission). Bob answers only after
+ * that grace has passed, so the answer can only arrive through the resumed
+ * branch; the call becomes active on both sides and Alice's BYE reaches Bob. Calling again afterwards also succeeds through
+ * another relay within the bound once the callee has republished.
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -31,6 +31,8 @@ const LOOKUP_BOUND_MS = 10_000
 const CALL_BOUND_MS = 30_000
 const TRIALS = 10
 const KILL_AFTER_MS = 5
+/** Bob answers this long after his relay died: past the proxy's 8 s grace for a ringing branch (RINGING_BRANCH_GRACE_MS), so only a resumed branch carries the answer */
+const ANSWER_AFTER_KILL_MS = 9_000
 
 const alive = (s: SupernodeProcess): boolean => s.proc.exitCode == null && s.proc.signalCode == null
 
@@ -102,7 +104,7 @@ describe('supernode failover', { timeout: 180_000 }, () => {
     console.info(`drill supernode-killed-during-lookup: ${TRIALS}/${TRIALS} lookups resolved with a supernode SIGKILLed ${KILL_AFTER_MS} ms in, median ${median(times).toFixed(0)} ms, max ${Math.max(...times).toFixed(0)} ms (bound ${LOOKUP_BOUND_MS} ms)`)
   })
 
-  it(`the callee's relay supernode SIGKILLed while the call rings: the call ends cleanly at once, and a retry is active within ${CALL_BOUND_MS} ms`, async () => {
+  it(`the callee's relay supernode SIGKILLed while the call rings: that call is still answered and active within ${CALL_BOUND_MS} ms, and so is a new call`, async () => {
     while (supernodes.filter(alive).length < 3) await addSupernode()
     await eventually(() => relayOf(bob) != null && supernodes.some(s => alive(s) && s.peerId === relayOf(bob)), { timeoutMs: 20_000, what: 'Bob relayed by a running supernode' })
     await bob.overlay.publish({ signal: AbortSignal.timeout(10_000) })
@@ -114,14 +116,24 @@ describe('supernode failover', { timeout: 180_000 }, () => {
     const states: string[] = [call.state]
     call.addEventListener('state', e => { states.push((e as CustomEvent<CallState>).detail) })
     const bobCall = await incoming
-    // Bob's phone rings through his relay: kill that relay now, then Bob answers
+    // Bob's phone rings through his relay: kill that relay now; Bob answers after the grace
     await relay.kill('SIGKILL')
     const killedAt = performance.now()
+    await new Promise(resolve => setTimeout(resolve, ANSWER_AFTER_KILL_MS))
+    const stillRinging = `${call.state}/${bobCall.state}`
     await bobCall.answer().catch(() => {})
     await eventually(() => call.state === 'active' || call.end != null, { timeoutMs: CALL_BOUND_MS, intervalMs: 50, what: `the call to become active or end (states ${states.join(' → ')})` })
     const firstMs = performance.now() - killedAt
     const first = call.state === 'active' ? 'active' : `ended (${call.end?.reason ?? '?'}${call.end?.status != null ? ` ${call.end.status}` : ''})`
-    if (call.state === 'active') call.hangup()
+    let bobSaw = 'not checked'
+    if (call.state === 'active') {
+      // both ends have the dialog: Bob is active too, and Alice's BYE reaches him over the new stream
+      await eventually(() => bobCall.state === 'active' || bobCall.end != null, { timeoutMs: 10_000, intervalMs: 50, what: `Bob's side of the call to settle (${bobCall.state})` }).catch(() => {})
+      bobSaw = bobCall.state
+      call.hangup()
+      await eventually(() => bobCall.end != null, { timeoutMs: 10_000, intervalMs: 50, what: 'Alice\'s hang-up to reach Bob' }).catch(() => {})
+      bobSaw += bobCall.end != null ? ` → ended (${bobCall.end.reason})` : ' → still up after Alice hung up'
+    }
     bobCall.hangup()
 
     // the operation itself (calling Bob) still succeeds through the other supernodes:
@@ -146,7 +158,9 @@ describe('supernode failover', { timeout: 180_000 }, () => {
       }
     }
     const retryMs = performance.now() - killedAt
-    console.info(`drill relay-killed-during-call-setup: callee's relay SIGKILLed while ringing (${(killedAt - t0).toFixed(0)} ms into the call); that call ${first} ${firstMs.toFixed(0)} ms later (states ${states.join(' → ')}); call active again (${active != null}) after ${retries} attempt(s), ${retryMs.toFixed(0)} ms after the kill (bound ${CALL_BOUND_MS} ms); failed attempts: ${errors.join(' | ')}`)
+    console.info(`drill relay-killed-during-call-setup: callee's relay SIGKILLed while ringing (${(killedAt - t0).toFixed(0)} ms into the call); Bob answered ${ANSWER_AFTER_KILL_MS} ms after the kill (caller/callee then ${stillRinging}); that call ${first} ${firstMs.toFixed(0)} ms after the kill (states ${states.join(' → ')}; Bob's side ${bobSaw}); a new call active (${active != null}) after ${retries} attempt(s), ${retryMs.toFixed(0)} ms after the kill (bound ${CALL_BOUND_MS} ms); failed attempts: ${errors.join(' | ')}`)
+    assert.equal(first, 'active', `the call ringing through the killed relay was not answered (${first}; states ${states.join(' → ')})`)
+    assert.match(bobSaw, /^active → ended/, `Bob's side of that call: ${bobSaw}`)
     assert.ok(active != null, `no active call within ${CALL_BOUND_MS} ms of the kill (${retries} attempts; first attempt ${first}; ${errors.join(' | ')})`)
     assert.ok(retryMs < CALL_BOUND_MS)
     active.hangup()

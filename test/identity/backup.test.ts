@@ -26,7 +26,7 @@ describe('identity backup', () => {
     assert.deepEqual({ ...parsed.kdf, salt: undefined }, { name: 'scrypt', N: 2 ** 15, r: 8, p: 1, salt: undefined })
     assert.equal(parsed.cipher, 'xchacha20-poly1305')
     assert.equal(fromBase64Url(parsed.nonce).length, 24)
-    assert.ok(!backup.includes(original.privateKey))
+    assert.ok(!backup.includes(original.privateKey as string))
     assert.ok(!backup.includes('alice@example.org'))
   })
 
@@ -118,7 +118,7 @@ describe('identity store', () => {
     ])
     assert.deepEqual(a, b)
     assert.equal(a.displayName, 'Carol')
-    assert.deepEqual(publicKeyFromPrivate(fromBase64Url(a.privateKey)), fromBase64Url(a.publicKey))
+    assert.deepEqual(publicKeyFromPrivate(fromBase64Url(a.privateKey as string)), fromBase64Url(a.publicKey))
     verifyIdentityCertificate(a.certificate, { email: 'carol@example.org' })
     assert.deepEqual(await identityStore(storage).load(), a)
     await assert.rejects(store.create({ email: 'carol@example.org', displayName: 'C' }), { name: 'IdentityExistsError' })

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { generateIdentityKey, issueDeviceCertificate, selfCertify, signObject } from '../../shared/identity/index.ts'
+import { createDeviceRoster, generateIdentityKey, issueDeviceCertificate, selfCertify, signObject } from '../../shared/identity/index.ts'
 import type { IdentityKeyPair } from '../../shared/identity/index.ts'
 import {
   createLocationRecord, encodeLocationRecord, isNewer, locationKey, MAX_DEVICES, MAX_RECORD_BYTES,
@@ -60,11 +60,15 @@ describe('location records', () => {
     const key = locationKey('alice@example.org')
     const d = await device(alice)
     const other = await device(alice)
-    const swapped = createLocationRecord({ identity: alice, certificate: cert, devices: [{ ...d, certificate: other.certificate }], seq: 1 })
+    const roster = createDeviceRoster({ identity: alice, seq: 1, devices: [d.certificate, other.certificate] })
+    const swapped = createLocationRecord({ identity: alice, certificate: cert, roster, devices: [{ ...d, certificate: other.certificate }], seq: 1 })
     throwsNamed(() => validateLocationRecord(key, encodeLocationRecord(swapped)), 'WrongPeerError')
     const mallory = generateIdentityKey()
-    const foreign = createLocationRecord({ identity: alice, certificate: cert, devices: [await device(mallory)], seq: 1 })
-    throwsNamed(() => validateLocationRecord(key, encodeLocationRecord(foreign)), 'BadSignatureError')
+    const malloryDevice = await device(mallory)
+    // alice's roster cannot list it, so the entry is not one of alice's devices
+    const foreign = createLocationRecord({ identity: alice, certificate: cert, devices: [malloryDevice], seq: 1 })
+    throwsNamed(() => validateLocationRecord(key, encodeLocationRecord(foreign)), 'DeviceNotInRosterError')
+    throwsNamed(() => createDeviceRoster({ identity: alice, seq: 2, devices: [malloryDevice.certificate] }), 'BadSignatureError')
   })
 
   it('a record checked once is not trusted past its validity window', () => {

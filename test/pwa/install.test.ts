@@ -7,7 +7,7 @@
  * persist across the steps (which run in order). The page-side module
  * (pwa/src/platform/install.ts) is bundled here and added to the page, so the
  * test holds a handle of its own (the app registers the same worker through
- * app/services.ts; registering twice is harmless) and plays the user who
+ * pwa/src/platform/app-platform.ts; registering twice is harmless) and plays the user who
  * accepts the update.
  */
 import { after, before, describe, it } from 'node:test'

@@ -17,31 +17,12 @@ import type { Supernode } from '../../supernode/supernode.ts'
 import { serveApp } from '../../supernode/web.ts'
 import type { WebServer } from '../../supernode/web.ts'
 import { launchProfile } from '../helpers/browser.ts'
+import { assertFits, PHONE_VIEWPORT } from '../helpers/layout.ts'
 
-const PHONE = { width: 360, height: 640 }
+const PHONE = PHONE_VIEWPORT
 const ONLINE_TIMEOUT = 30_000
 
 interface Person { context: BrowserContext, page: Page, errors: string[] }
-
-/** Fails when the page scrolls sideways or a visible control pokes out of the viewport. */
-async function assertFits (page: Page, screen: string): Promise<void> {
-  const r = await page.evaluate(() => {
-    const doc = document.documentElement
-    const width = doc.clientWidth
-    const controls = Array.from(document.querySelectorAll<HTMLElement>('button, input, textarea, select, a[href], summary')).filter(el => {
-      const box = el.getBoundingClientRect()
-      return box.width > 0 && box.height > 0 && getComputedStyle(el).visibility !== 'hidden'
-    })
-    const outside = controls.filter(el => {
-      const box = el.getBoundingClientRect()
-      return box.left < -0.5 || box.right > width + 0.5
-    }).map(el => el.outerHTML.slice(0, 100))
-    return { scrollWidth: doc.scrollWidth, bodyScrollWidth: document.body.scrollWidth, width, outside, count: controls.length }
-  })
-  assert.ok(r.count > 0, `${screen}: has controls`)
-  assert.ok(r.scrollWidth <= r.width && r.bodyScrollWidth <= r.width, `${screen}: no horizontal scroll (${r.scrollWidth}/${r.bodyScrollWidth} > ${r.width})`)
-  assert.deepEqual(r.outside, [], `${screen}: every control inside the ${r.width} px viewport`)
-}
 
 /** Audio RTP counters of the page's current call (packets both ways, energy received). */
 async function rtp (page: Page): Promise<{ sent: number, received: number, energy: number }> {

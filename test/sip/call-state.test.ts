@@ -68,6 +68,13 @@ describe('how a call ended', () => {
     assert.equal(out({ originator: 'system', cause: 'Connection Error' }), 'unreachable')
     assert.equal(out({ originator: 'local', cause: 'Canceled' }), 'cancelled')
     assert.equal(out({ originator: 'local', cause: 'User Denied Media Access' }), 'failed')
+    const callBack = callEndFrom({ originator: 'remote', cause: 'Unavailable', status: 480, reasonPhrase: 'Calling back from another device' }, 'outgoing', false)
+    assert.deepEqual([callBack.reason, callBack.message], ['declined', 'They will call you back from another device'])
+    assert.equal(callEndFrom({ originator: 'remote', cause: 'Unavailable', status: 480 }, 'outgoing', false).reason, 'unreachable')
+    const revoked = callEndFrom({ originator: 'remote', cause: 'Rejected', status: 403, reasonPhrase: 'Device revoked' }, 'outgoing', false)
+    assert.equal(revoked.reason, 'failed')
+    assert.match(revoked.message, /removed it from the linked devices/)
+    assert.equal(callEndFrom({ originator: 'remote', cause: 'Rejected', status: 403, reasonPhrase: 'Forbidden' }, 'outgoing', false).reason, 'declined')
     assert.equal(callEndFrom({ originator: 'remote', cause: 'Busy', status: 486 }, 'outgoing', false).status, 486)
   })
 

@@ -1,8 +1,10 @@
 /**
  * Page-side helpers that make Peerline an installed, offline-capable app:
- * the service worker (register, offer updates, apply them on request),
- * the `sip:` protocol handler, deep links and the browser's online state.
- * No UI here: the app shows the prompts and calls these.
+ * the service worker (register, offer updates, apply them on request) and
+ * the `sip:` protocol handler (deep links and the browser's online state,
+ * which the extensions share, live in shared/ui/app and are re-exported).
+ * No UI here: the app shows the prompts and calls these (through
+ * app-platform.ts, injected into AppServices).
  *
  * @example
  * const sw = await registerServiceWorker()
@@ -20,8 +22,10 @@ import {
 } from './constants.ts'
 import { NoUpdateError, ServiceWorkerRegistrationError, UpdateTimeoutError } from './errors.ts'
 
-export { parseDeepLink, deepLinkHash } from './deeplink.ts'
-export type { DeepLink, DeepLinkRoute } from './deeplink.ts'
+// platform-neutral, shared with the extensions; re-exported so the install test's page bundle has them
+export { parseDeepLink, deepLinkHash } from '../../../shared/ui/app/deeplink.ts'
+export type { DeepLink, DeepLinkRoute } from '../../../shared/ui/app/deeplink.ts'
+export { onlineState } from '../../../shared/ui/app/online.ts'
 export { NoUpdateError, ServiceWorkerRegistrationError, UpdateTimeoutError } from './errors.ts'
 
 const log = logger('pwa:install')
@@ -277,29 +281,4 @@ export function registerSipHandler (): boolean {
     log('sip: handler refused: %s', (err as Error).message)
     return false
   }
-}
-
-/**
- * Calls `callback` now with the browser's network state and again on every
- * change ('online'/'offline' events). This is the device's link only: being
- * online in the overlay (connected supernodes) is the overlay's own status.
- * Returns a function that stops listening; aborting `signal` does too.
- */
-export function onlineState (callback: (online: boolean) => void, options: { signal?: AbortSignal } = {}): () => void {
-  if (typeof window === 'undefined' || typeof navigator === 'undefined') {
-    callback(true)
-    return () => {}
-  }
-  const onOnline = (): void => { callback(true) }
-  const onOffline = (): void => { callback(false) }
-  const stop = (): void => {
-    window.removeEventListener('online', onOnline)
-    window.removeEventListener('offline', onOffline)
-  }
-  if (options.signal?.aborted === true) return stop
-  window.addEventListener('online', onOnline)
-  window.addEventListener('offline', onOffline)
-  options.signal?.addEventListener('abort', stop, { once: true })
-  callback(navigator.onLine)
-  return stop
 }

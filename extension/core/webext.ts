@@ -1,0 +1,54 @@
+/**
+ * The few WebExtension APIs Peerline's shared extension code uses, typed here
+ * instead of pulling a whole typings package: Chromium's `chrome.*` (promise
+ * returning in MV3) and Firefox/Thunderbird's `browser.*` share these shapes.
+ * Target-only APIs (chrome.offscreen, messenger.*) are typed where they are used.
+ */
+
+/** One message switch on `command` (see extension/core/messages.ts). */
+export interface RuntimeApi {
+  id: string
+  getURL: (path: string) => string
+  sendMessage: (message: unknown) => Promise<unknown>
+  onMessage: {
+    addListener: (fn: (message: unknown, sender: { tab?: { id?: number }, url?: string }, sendResponse: (r: unknown) => void) => boolean | undefined | Promise<unknown>) => void
+  }
+  getBackgroundPage?: () => Promise<Window>
+  onConnect?: { addListener: (fn: (port: { name: string, onMessage: { addListener: (fn: (m: unknown) => void) => void } }) => void) => void }
+  onStartup?: { addListener: (fn: () => void) => void }
+  onInstalled?: { addListener: (fn: () => void) => void }
+  openOptionsPage?: () => Promise<void>
+}
+
+export interface WindowsApi {
+  create: (data: { url: string, type?: 'popup' | 'normal', width?: number, height?: number, focused?: boolean }) => Promise<{ id?: number }>
+  update?: (id: number, data: { focused?: boolean }) => Promise<unknown>
+}
+
+export interface NotificationsApi {
+  create: (id: string, options: { type: 'basic', iconUrl: string, title: string, message: string, requireInteraction?: boolean }) => Promise<string>
+  clear: (id: string) => Promise<boolean>
+  onClicked: { addListener: (fn: (id: string) => void) => void }
+}
+
+export interface StorageArea {
+  get: (keys: string | string[]) => Promise<Record<string, unknown>>
+  set: (items: Record<string, unknown>) => Promise<void>
+}
+
+export interface WebExtApi {
+  runtime: RuntimeApi
+  /** absent in Chromium's offscreen documents and in content scripts */
+  windows?: WindowsApi
+  notifications?: NotificationsApi
+  storage?: { local: StorageArea }
+  extension?: { getViews?: () => Window[] }
+}
+
+/** `browser` where it exists (Firefox, Thunderbird), else Chromium's `chrome`. */
+export function webext (): WebExtApi {
+  const g = globalThis as { browser?: WebExtApi, chrome?: WebExtApi }
+  const api = g.browser ?? g.chrome
+  if (api?.runtime === undefined) throw new Error('Peerline: no WebExtension API in this context')
+  return api
+}

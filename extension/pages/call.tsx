@@ -1,0 +1,139 @@
+/**
+ * The call window (call.html): an extension page, so WebRTC and the
+ * microphone prompt work here. It borrows the device's phone
+ * (extension/core/client.ts), lends it this window's microphone and camera
+ * (lendMedia) and shows the shared call UI.
+ *
+ * `#/call/sip:bob@example.org` dials once the device is online;
+ * `#/incoming/<id>` shows the ringing call with Answer / Decline.
+ * Closing the window hangs up: the window is the call.
+ *
+ * Tests read `window.peerlineCall` (the Call on screen, for getStats()).
+ */
+import { render } from 'preact'
+import { useEffect, useReducer, useState } from 'preact/hooks'
+import type { AppServices } from '../../shared/ui/app/services.ts'
+import type { Call } from '../../shared/sip/api.ts'
+import { ActiveCall } from '../../shared/ui/ActiveCall.tsx'
+import { Alert } from '../../shared/ui/Alert.tsx'
+import { IncomingCall } from '../../shared/ui/IncomingCall.tsx'
+import { errorMessage } from '../../shared/ui/messages.ts'
+import { connectDevice, lendMedia } from '../core/client.ts'
+import { webext } from '../core/webext.ts'
+import { ringNotificationId } from '../core/ring.ts'
+import { parseCallRoute } from './route.ts'
+
+/** A cold start (browser just opened) waits this long for the overlay before dialling; as the PWA's deep links do. */
+const ONLINE_WAIT_MS = 20_000
+
+type View =
+  | { kind: 'connecting', text: string }
+  | { kind: 'no-identity' }
+  | { kind: 'incoming', call: Call }
+  | { kind: 'call', call: Call }
+  | { kind: 'failed', text: string }
+
+function expose (call: Call | undefined): void {
+  (globalThis as { peerlineCall?: Call }).peerlineCall = call
+}
+
+async function start (services: AppServices, hash: string, show: (v: View) => void, signal: AbortSignal): Promise<void> {
+  lendMedia()
+  const route = parseCallRoute(hash)
+  if (route.kind === 'none') { show({ kind: 'failed', text: 'Nothing to call: the link has no address.' }); return }
+  if (services.me === undefined) { show({ kind: 'no-identity' }); return }
+  if (route.kind === 'incoming') {
+    const call = services.phone?.calls().find(c => c.id === route.callId)
+    if (call === undefined || call.state === 'ended') { show({ kind: 'failed', text: 'That call has ended.' }); return }
+    expose(call)
+    show(call.state === 'incoming' ? { kind: 'incoming', call } : { kind: 'call', call })
+    return
+  }
+  show({ kind: 'connecting', text: `Calling ${route.target}…` })
+  await services.waitReachable(ONLINE_WAIT_MS, { signal })
+  signal.throwIfAborted()
+  const call = await services.call(route.target, { signal })
+  expose(call)
+  show({ kind: 'call', call })
+}
+
+function CallWindow () {
+  const [view, setView] = useState<View>({ kind: 'connecting', text: 'Starting Peerline…' })
+  const [alert, setAlert] = useState<string | undefined>()
+  const [, bump] = useReducer((n: number) => n + 1, 0)
+
+  useEffect(() => {
+    const controller = new AbortController()
+    let current: Call | undefined
+    const show = (v: View): void => {
+      if ('call' in v) current = v.call
+      setView(v)
+    }
+    connectDevice({ signal: controller.signal })
+      .then(async services => { await start(services, location.hash, show, controller.signal) })
+      .catch((err: unknown) => {
+        const route = parseCallRoute(location.hash)
+        const text = errorMessage(err, route.kind === 'dial' ? { address: route.target } : {})
+        if (text !== undefined) setView({ kind: 'failed', text })
+      })
+    // the window is the call: closing it hangs up (and drops this page's listeners on the device's objects)
+    const close = (): void => {
+      controller.abort()
+      if (current !== undefined && current.state !== 'ended') {
+        if (current.state === 'incoming') current.decline()
+        else current.hangup()
+      }
+    }
+    addEventListener('pagehide', close)
+    return () => { removeEventListener('pagehide', close); close() }
+  }, [])
+
+  // incoming → active once answered; re-render on every state change
+  const call = 'call' in view ? view.call : undefined
+  useEffect(() => {
+    if (call === undefined) return
+    const listening = new AbortController()
+    // the ring notification is for a ringing call only
+    const unring = (): void => { if (call.direction === 'incoming') void webext().notifications?.clear(ringNotificationId(call.id)).catch(() => {}) }
+    if (call.state !== 'incoming') unring()
+    call.addEventListener('state', () => {
+      if (call.state !== 'incoming') unring()
+      if (view.kind === 'incoming' && call.state !== 'incoming') setView({ kind: 'call', call })
+      bump(undefined)
+    }, { signal: listening.signal })
+    call.addEventListener('ended', () => { bump(undefined) }, { signal: listening.signal })
+    addEventListener('pagehide', () => { listening.abort() }, { once: true })
+    return () => { listening.abort() }
+  }, [call, view.kind])
+
+  const onError = (err: unknown): void => { setAlert(errorMessage(err)) }
+
+  return (
+    <main class="call-window">
+      <Alert text={alert} onDismiss={() => { setAlert(undefined) }} />
+      {view.kind === 'connecting' && <p class="loading" aria-live="polite">{view.text}</p>}
+      {view.kind === 'failed' && <p class="problem" role="alert">{view.text}</p>}
+      {view.kind === 'no-identity' && (
+        <section class="card stack">
+          <p>Set up Peerline first: create your identity (your email address) or restore a backup.</p>
+          <button type="button" class="btn primary" onClick={() => { void webext().runtime.openOptionsPage?.() }}>Open Peerline settings</button>
+        </section>
+      )}
+      {view.kind === 'incoming' && (
+        <IncomingCall call={view.call}
+          onAnswer={(c, video) => {
+            c.answer({ video }).then(() => { setView({ kind: 'call', call: c }) }, onError)
+          }}
+          onDecline={c => { c.decline() }} />
+      )}
+      {view.kind === 'call' && <ActiveCall call={view.call} onError={onError} />}
+      {call?.state === 'ended' && <button type="button" class="btn" onClick={() => { window.close() }}>Close window</button>}
+    </main>
+  )
+}
+
+const root = document.getElementById('app')
+if (root !== null) {
+  root.textContent = ''
+  render(<CallWindow />, root)
+}

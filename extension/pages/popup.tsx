@@ -1,0 +1,65 @@
+/**
+ * The toolbar popup: status, a dial box and the buddies with their presence
+ * (the PWA's BuddyList). Dialling opens the call window, which survives the
+ * popup closing.
+ */
+import { render } from 'preact'
+import { useState } from 'preact/hooks'
+import type { AppActions } from '../../shared/ui/app/App.tsx'
+import { BuddyList } from '../../shared/ui/app/components/BuddyList.tsx'
+import { StatusLine } from '../../shared/ui/app/components/Shell.tsx'
+import { Alert } from '../../shared/ui/Alert.tsx'
+import { errorMessage } from '../../shared/ui/messages.ts'
+import { openCallWindow } from '../core/client.ts'
+import { webext } from '../core/webext.ts'
+import { useDevice, useDeviceEvents } from './hooks.ts'
+
+function Popup () {
+  const device = useDevice()
+  const services = device.kind === 'ready' ? device.services : undefined
+  const [status, historyVersion] = useDeviceEvents(services)
+  const [alert, setAlert] = useState<string | undefined>()
+  const [target, setTarget] = useState('')
+
+  const actions: AppActions = {
+    dial: t => { openCallWindow(t).then(() => { window.close() }, (err: unknown) => { setAlert(errorMessage(err)) }) },
+    showError: err => { setAlert(errorMessage(err)) },
+    say: setAlert
+  }
+  const options = (): void => { void webext().runtime.openOptionsPage?.() }
+
+  if (device.kind === 'connecting') return <p class="loading">Starting Peerline…</p>
+  if (device.kind === 'failed') return <p class="problem" role="alert">{device.text}</p>
+  const me = device.services.me
+  return (
+    <main class="popup stack">
+      <StatusLine status={status ?? device.services.status} phase={me === undefined ? 'onboarding' : 'ready'} hasIdentity={me !== undefined} />
+      <Alert text={alert} onDismiss={() => { setAlert(undefined) }} />
+      {me === undefined
+        ? (
+          <section class="card stack">
+            <p>Set up Peerline: your email address is your identity.</p>
+            <button type="button" class="btn primary" onClick={options}>Set up</button>
+          </section>
+          )
+        : (
+          <>
+            <p class="me">{me.displayName} · {me.email}</p>
+            <form class="dial row" aria-label="Call someone" onSubmit={e => { e.preventDefault(); if (target.trim() !== '') actions.dial(target.trim()) }}>
+              <input type="text" aria-label="Email or sip: address" placeholder="Email or sip: address" value={target}
+                inputMode="email" autoComplete="off" onInput={e => { setTarget(e.currentTarget.value) }} />
+              <button type="submit" class="btn primary">Call</button>
+            </form>
+            <BuddyList services={device.services} actions={actions} historyVersion={historyVersion} online={status?.connected === true} unread={{}} />
+          </>
+          )}
+      <button type="button" class="btn link" onClick={options}>Settings</button>
+    </main>
+  )
+}
+
+const root = document.getElementById('app')
+if (root !== null) {
+  root.textContent = ''
+  render(<Popup />, root)
+}

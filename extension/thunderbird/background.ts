@@ -1,0 +1,324 @@
+/**
+ * Thunderbird's background page (bundled as background.js of the Thunderbird
+ * add-on). It hosts the overlay device (extension/core/device.ts: overlay +
+ * phone, the app's AppServices from shared/ui/app) and adds what only Thunderbird has:
+ * - address-book contacts as buddies (buddies.ts) with presence (presence.ts);
+ * - Call / Chat for the sender of the displayed message (message_display_action
+ *   popup msg-actions.html) and sip: links clicked inside mail
+ *   (message display script sip-mail.js);
+ * - chat inside Thunderbird (chat.html) with transcripts saved as mail in
+ *   "Peerline Chats" (transcripts.ts);
+ * - incoming calls ring as a notification; calls are handed to the user's
+ *   browser (handoff.ts), since Thunderbird has no WebRTC;
+ * - email verification completed from the CA's mail, when the user asks
+ *   (verify-mail.ts).
+ *
+ * Staying online: Thunderbird's MV3 background is an event page that Gecko
+ * unloads after extensions.background.idle.timeout (30 s) without extension
+ * activity. Two supported mechanisms keep it: the keepalive.html frame of
+ * extension/core (an open runtime port with regular messages) and a
+ * KEEPALIVE_API_INTERVAL_MS call of runtime.getPlatformInfo(), since every
+ * extension API call resets Gecko's idle timer (test/extension/thunderbird.test.ts
+ * shortens the timeout to 8 s and checks the page is never unloaded; without
+ * the calls it is unloaded after the timeout, port or not). runtime.onStartup
+ * is registered so the page (and the node) starts with Thunderbird.
+ *
+ * Manifest (extension/thunderbird/manifest.part.json, merged by
+ * build/extension.ts): the address book `action` opens buddies.html,
+ * `message_display_action` opens msg-actions.html, MailExtension permissions
+ * (addressBooks, messagesRead/Import, accountsRead/Folders, scripting), and
+ * `content_security_policy.extension_pages: "script-src 'self'"`: Gecko's
+ * MV3 default adds `upgrade-insecure-requests`, which turns ws:// supernode
+ * addresses (a local `npm start`) into wss:// and the connection fails.
+ *
+ * Listeners are registered synchronously at top level (CONVENTIONS 11); one
+ * message switch on `command`.
+ */
+import type { AppServices } from '../../shared/ui/app/services.ts'
+import type { Call } from '../../shared/sip/api.ts'
+import type { MessageRecord } from '../../shared/store/history-api.ts'
+import { logger } from '../../shared/util/logger.ts'
+import { normalizeAor } from '../../shared/identity/address.ts'
+import { startDevice } from '../core/device.ts'
+import { BuddyDirectory } from './buddies.ts'
+import type { AddressBookBuddy } from './buddies.ts'
+import { callHandoffUrl, pairAndCallUrl, PwaAddressError } from './handoff.ts'
+import { messenger } from './messenger.ts'
+import { PresenceScheduler } from './presence.ts'
+import type { PresenceState } from './presence.ts'
+import { TranscriptStore } from './transcripts.ts'
+import { allowRingingWithoutWebRtc } from './no-media.ts'
+import { CA_MAIL_MAX_AGE_MS, verifyFromMail } from './verify-mail.ts'
+import { asThunderbirdMessage } from './commands.ts'
+import type { BuddyView, ThunderbirdState } from './commands.ts'
+
+declare const __PEERLINE_TEST_HARNESS__: string
+
+const log = logger('thunderbird:background')
+
+/** A sixth of Gecko's 30 s event-page idle timeout: the page survives a busy event loop or a shortened timeout. */
+const KEEPALIVE_API_INTERVAL_MS = 5_000
+/** storage.local key of the PWA address calls are handed to. */
+const PWA_BASE_KEY = 'peerline.pwaBase'
+/** Notification ids of incoming calls carry the call id. */
+const RING_PREFIX = 'peerline-tb-call:'
+/** Chat window size: the PWA's phone layout. */
+const CHAT_WINDOW = { width: 420, height: 640 }
+
+const api = messenger()
+const startedAt = Date.now()
+/** false in Thunderbird: incoming calls ring (no-media.ts) and are answered in the browser */
+const nativeWebRtc = allowRingingWithoutWebRtc()
+const directory = new BuddyDirectory(api)
+const ringing = new Map<string, Call>()
+/** URLs handed to the browser, newest last (part of the pages' state; the test driver checks them). */
+const handoffs: string[] = []
+/** Hand-off URLs remembered: the last few are enough to show what was opened. */
+const HANDOFFS_KEPT = 20
+let services: AppServices | undefined
+
+const presence = new PresenceScheduler({}, {
+  lookup: async (aor, { signal }) => {
+    // offline: no answer yet rather than a cached 'unknown' for the whole TTL
+    if (services?.status.connected !== true) return undefined
+    return await services.presence(aor, { signal }) as PresenceState
+  },
+  onChange: () => {}
+})
+
+const transcripts = new TranscriptStore(api, {
+  me: () => services?.me !== undefined ? { aor: normalizeAor(services.me.email), displayName: services.me.displayName } : undefined,
+  peerName: aor => directory.nameOf(aor)
+})
+
+// ── address book events ─────────────────────────────────────────────────────
+api.addressBooks.contacts.onCreated.addListener(node => { directory.put(node) })
+api.addressBooks.contacts.onUpdated.addListener(node => { directory.put(node) })
+api.addressBooks.contacts.onDeleted.addListener((_parentId, id) => { directory.remove(id) })
+directory.onChange(() => { presence.setBuddies(directory.list().map(b => b.aor)) })
+
+// ── lifecycle: start with Thunderbird and stay up ───────────────────────────
+api.runtime.onStartup.addListener(() => { log('Thunderbird started') })
+api.runtime.onInstalled.addListener(() => { log('installed') })
+setInterval(() => { api.runtime.getPlatformInfo().catch(() => {}) }, KEEPALIVE_API_INTERVAL_MS)
+if (typeof document !== 'undefined' && document.body !== null) {
+  const frame = document.createElement('iframe')
+  frame.src = api.runtime.getURL('keepalive.html')
+  frame.hidden = true
+  document.body.append(frame)
+}
+
+// ── incoming calls: a notification; answering hands the call to the browser
+api.notifications.onClicked.addListener(id => {
+  if (!id.startsWith(RING_PREFIX)) return
+  answerInBrowser(id.slice(RING_PREFIX.length)).catch((err: unknown) => { void notifyError(err) })
+})
+
+/**
+ * Answering hands the call to the browser: the ringing stops here (480
+ * "Calling back from another device", so the caller's other forks keep
+ * ringing and the caller is told why) and the PWA calls back at once, in the
+ * same click. (A PWA that is already a
+ * linked device and open rings by itself and can answer directly.)
+ */
+async function answerInBrowser (callId: string): Promise<string | undefined> {
+  const call = ringing.get(callId)
+  if (call === undefined) return undefined
+  ringing.delete(callId)
+  call.decline({ callBack: true })
+  return await handOffCall(call.remote.aor)
+}
+
+function ring (call: Call): void {
+  ringing.set(call.id, call)
+  const id = RING_PREFIX + call.id
+  const who = call.remote.displayName !== '' ? `${call.remote.displayName} <${call.remote.aor}>` : call.remote.aor
+  call.addEventListener('ended', () => {
+    ringing.delete(call.id)
+    api.notifications.clear(id).catch(() => {})
+  })
+  api.notifications.create(id, {
+    type: 'basic',
+    iconUrl: api.runtime.getURL('icons/icon-96.png'),
+    title: call.remote.verified ? 'Peerline call' : 'Peerline call (address not verified)',
+    message: `${who} is calling. Click to answer in your browser.`,
+    requireInteraction: true
+  }).catch((err: unknown) => { log.error('notification: %s', (err as Error).message) })
+}
+
+async function notifyError (err: unknown): Promise<void> {
+  const message = err instanceof PwaAddressError ? err.message : `Peerline: ${(err as Error).message}`
+  await api.notifications.create(`peerline-tb-error:${Date.now()}`, {
+    type: 'basic', iconUrl: api.runtime.getURL('icons/icon-96.png'), title: 'Peerline', message
+  }).catch(() => {})
+}
+
+// ── hand-off to the browser ─────────────────────────────────────────────────
+async function pwaBaseSetting (): Promise<string> {
+  const v = (await api.storage.local.get(PWA_BASE_KEY))[PWA_BASE_KEY]
+  if (typeof v !== 'string' || v.trim() === '') throw new PwaAddressError()
+  return v
+}
+
+/**
+ * Opens the PWA in the default browser to call `target`. When this add-on's
+ * identity is primary and has no other device yet, the link also pairs the
+ * browser as a linked device first (one click); otherwise the plain call link.
+ */
+async function handOffCall (target: string): Promise<string> {
+  const base = await pwaBaseSetting()
+  const aor = normalizeAor(target)
+  let url = callHandoffUrl(base, aor)
+  const overlay = services?.overlay
+  if (overlay !== undefined && overlay.primary && overlay.status.online && overlay.devices().filter(d => !d.thisDevice).length === 0) {
+    try {
+      url = pairAndCallUrl(base, await overlay.createPairingOffer({ name: 'Browser' }), aor)
+    } catch (err) {
+      log.error('no pairing offer (%s): handing off the plain call link', (err as Error).message)
+    }
+  }
+  handoffs.push(url)
+  if (handoffs.length > HANDOFFS_KEPT) handoffs.shift()
+  await api.windows.openDefaultBrowser(url)
+  return url
+}
+
+async function openChat (target: string): Promise<void> {
+  const aor = normalizeAor(target)
+  await api.windows.create({ url: api.runtime.getURL(`chat.html#${encodeURIComponent(aor)}`), type: 'popup', ...CHAT_WINDOW })
+}
+
+// ── state for the pages and the test driver ────────────────────────────────
+function buddyView (b: AddressBookBuddy): BuddyView {
+  const p = presence.get(b.aor)
+  return { aor: b.aor, name: b.name, presence: p.state, checkedAt: p.checkedAt }
+}
+
+function state (): ThunderbirdState {
+  const me = services?.me
+  return {
+    me: me !== undefined ? { aor: normalizeAor(me.email), displayName: me.displayName } : undefined,
+    online: services?.status.connected ?? false,
+    buddies: directory.list().map(buddyView),
+    skipped: directory.skipped(),
+    handoffs: handoffs.slice(),
+    ringing: [...ringing.values()].map(c => ({ callId: c.id, from: c.remote.aor }))
+  }
+}
+
+api.runtime.onMessage.addListener(raw => {
+  const m = asThunderbirdMessage(raw)
+  if (m === undefined) return undefined
+  switch (m.command) {
+    case 'tb:state':
+      return directory.load().then(state)
+    case 'tb:visible':
+      presence.setVisible(m.aors)
+      return Promise.resolve({ ok: true })
+    case 'tb:call':
+      return handOffCall(m.target).then(url => ({ ok: true, url }), (err: unknown) => { void notifyError(err); return { ok: false, error: (err as Error).message } })
+    case 'tb:chat':
+      return openChat(m.target).then(() => ({ ok: true }), (err: unknown) => ({ ok: false, error: (err as Error).message }))
+    case 'tb:sip-link':
+      // a sip: link clicked in a displayed message: Peerline calls (in the browser)
+      return handOffCall(m.uri).then(url => ({ ok: true, url }), (err: unknown) => { void notifyError(err); return { ok: false, error: (err as Error).message } })
+    case 'tb:set-pwa-base':
+      return api.storage.local.set({ [PWA_BASE_KEY]: m.base }).then(() => ({ ok: true }))
+    case 'tb:flush-transcripts':
+      return transcripts.flush().then(headers => ({ ok: true, saved: headers.length }))
+    case 'tb:verify-find':
+      return answer(async () => await requireServices().verification.find())
+    case 'tb:verify-request':
+      return answer(async () => {
+        const s = requireServices()
+        const ca = (await s.verification.find()).find(c => c.peerId === m.peerId)
+        if (ca === undefined) throw new Error('That CA is no longer reachable')
+        return await s.verification.request(ca)
+      })
+    case 'tb:verify-from-inbox':
+      // the user clicked "Read the code from my mail": that click is the consent
+      return answer(verifyFromInbox)
+  }
+})
+
+/** `{ ok: true, result }` or `{ ok: false, error, name }` for the pages. */
+async function answer (fn: () => Promise<unknown>): Promise<unknown> {
+  try {
+    return { ok: true, result: await fn() }
+  } catch (err) {
+    return { ok: false, error: (err as Error).message, name: (err as Error).name }
+  }
+}
+
+function requireServices (): AppServices {
+  if (services?.me === undefined) throw new Error('Set up Peerline first (add-on options)')
+  return services
+}
+
+/** Reads the pending verification's code from the CA's mail and confirms it (verify-mail.ts). */
+async function verifyFromInbox (): Promise<unknown> {
+  const s = requireServices()
+  const pending = await s.verification.pending()
+  if (pending === undefined) throw new Error('Ask a CA for a verification code first')
+  await verifyFromMail(api, {
+    email: pending.email,
+    since: pending.expiresAt - CA_MAIL_MAX_AGE_MS,
+    confirm: async code => { await s.verification.confirm(pending.requestId, code) }
+  })
+  return await s.verification.state()
+}
+
+// ── message display: sip: links inside mail ─────────────────────────────────
+async function registerMailScript (): Promise<void> {
+  const md = api.scripting?.messageDisplay
+  if (md !== undefined) {
+    const have = await md.getRegisteredScripts()
+    if (!have.some(s => s.id === 'peerline-sip-mail')) await md.registerScripts([{ id: 'peerline-sip-mail', js: ['sip-mail.js'] }])
+  } else {
+    await api.messageDisplayScripts?.register({ js: [{ file: 'sip-mail.js' }] })
+  }
+}
+registerMailScript().catch((err: unknown) => { log.error('message display script: %s', (err as Error).message) })
+
+// ── the device ──────────────────────────────────────────────────────────────
+const started = startDevice({ ring, webrtc: nativeWebRtc, deviceName: 'Peerline for Thunderbird' })
+started.then(s => {
+  services = s
+  s.addEventListener('message:incoming', e => { transcripts.add(e.detail) })
+  s.addEventListener('status:change', () => { presence.tick() })
+  s.addEventListener('history:change', e => {
+    if (e.detail.kind !== 'message' || e.detail.peer === undefined) return
+    // sent messages reach the transcript once delivered (or failed)
+    void s.history.conversation(e.detail.peer, { limit: 5 }).then((recent: MessageRecord[]) => {
+      // only this run's messages: earlier ones were written by the run that sent them
+      for (const m of recent) if (m.direction === 'out' && m.at >= startedAt) transcripts.add(m)
+    }).catch(() => {})
+  })
+  presence.start()
+}, (err: unknown) => { log.error('device did not start: %s', (err as Error).message) })
+directory.load().catch((err: unknown) => { log.error('address books: %s', (err as Error).message) })
+
+/** For the extension pages and the test driver (same process, see extension/core/client.ts). */
+export interface ThunderbirdHost {
+  peerlineThunderbird?: {
+    state: () => ThunderbirdState
+    directory: BuddyDirectory
+    presence: PresenceScheduler
+    transcripts: TranscriptStore
+    handOffCall: (target: string) => Promise<string>
+    answerInBrowser: (callId: string) => Promise<string | undefined>
+    nativeWebRtc: boolean
+    verifyFromInbox: () => Promise<unknown>
+    services: () => AppServices | undefined
+  }
+}
+(globalThis as ThunderbirdHost).peerlineThunderbird = {
+  state, directory, presence, transcripts, handOffCall, answerInBrowser, nativeWebRtc, verifyFromInbox, services: () => services
+}
+
+if (__PEERLINE_TEST_HARNESS__ !== '' && typeof document !== 'undefined') {
+  // TEST-ONLY build (build/extension.ts testHarness): the driver reports to the harness
+  const script = document.createElement('script')
+  script.src = api.runtime.getURL('test-driver.js')
+  document.head.append(script)
+}

@@ -1,0 +1,96 @@
+/**
+ * Buddies: people the user keeps at hand, each with whether they are online.
+ * Presence is looked up politely: when the list opens and every
+ * PRESENCE_REFRESH_MS, one lookup at a time.
+ */
+import { useEffect, useState } from 'preact/hooks'
+import type { Buddy } from '../../../store/history-api.ts'
+import { Icon } from '../../Icon.tsx'
+import { PRESENCE_REFRESH_MS } from '../constants.ts'
+import { chatHash } from '../links.ts'
+import type { AppActions } from '../App.tsx'
+import type { AppServices, Presence } from '../services.ts'
+
+const PRESENCE_TEXT: Record<Presence, string> = { online: 'Online', offline: 'Offline', unknown: 'Unknown' }
+
+/** Presence of `aors`, refreshed while mounted and `online`; missing entries are unknown. */
+export function usePresence (services: AppServices, aors: string[], online: boolean): Record<string, Presence> {
+  const [presence, setPresence] = useState<Record<string, Presence>>({})
+  const key = aors.join('\n')
+  useEffect(() => {
+    if (!online || key === '') return
+    const controller = new AbortController()
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const round = async (): Promise<void> => {
+      for (const aor of key.split('\n')) {
+        // sequential on purpose: at most one lookup in flight
+        const p = await services.presence(aor, { signal: controller.signal }).catch((): Presence => 'unknown')
+        if (controller.signal.aborted) return
+        setPresence(prev => (prev[aor] === p ? prev : { ...prev, [aor]: p }))
+      }
+      timer = setTimeout(() => { round().catch(() => {}) }, PRESENCE_REFRESH_MS)
+    }
+    round().catch(() => {})
+    return () => { controller.abort(); clearTimeout(timer) }
+  }, [services, key, online])
+  return online ? presence : {}
+}
+
+export interface BuddyListProps {
+  services: AppServices
+  actions: AppActions
+  historyVersion: number
+  online: boolean
+  unread: Record<string, number>
+}
+
+export function BuddyList ({ services, actions, historyVersion, online, unread }: BuddyListProps) {
+  const [buddies, setBuddies] = useState<Buddy[] | undefined>()
+  const [address, setAddress] = useState('')
+  useEffect(() => {
+    let cancelled = false
+    services.buddies().then(b => { if (!cancelled) setBuddies(b) }, (err: unknown) => { actions.showError(err) })
+    return () => { cancelled = true }
+  }, [services, historyVersion])
+  const presence = usePresence(services, (buddies ?? []).map(b => b.aor), online)
+
+  const add = (e: Event): void => {
+    e.preventDefault()
+    if (address.trim() === '') return
+    services.addBuddy(address).then(() => { setAddress('') }, (err: unknown) => { actions.showError(err) })
+  }
+
+  return (
+    <section class="buddies" aria-labelledby="buddies-title">
+      <h2 id="buddies-title">Buddies</h2>
+      {buddies !== undefined && buddies.length === 0 && <p class="empty">No buddies yet: add the people you talk to most.</p>}
+      <ul class="list">
+        {(buddies ?? []).map(b => {
+          const p = presence[b.aor] ?? 'unknown'
+          const n = unread[b.aor] ?? 0
+          return (
+            <li key={b.aor} class="buddy">
+              <span class={`dot ${p}`} aria-hidden="true" />
+              <a class="buddy-name" href={chatHash(b.aor)}>
+                <span class="aor">{b.displayName ?? b.aor}</span>
+                {b.displayName !== undefined && <span class="sub">{b.aor}</span>}
+              </a>
+              <span class={`presence ${p}`}>{PRESENCE_TEXT[p]}</span>
+              {n > 0 && <span class="count" aria-label={`${n} unread`}>{n}</span>}
+              <span class="buddy-actions">
+                <button type="button" class="btn icon" aria-label={`Dial ${b.aor}`} title={`Dial ${b.aor}`} onClick={() => { actions.dial(b.aor) }}><Icon name="phone" /></button>
+                <button type="button" class="btn icon" aria-label={`Remove ${b.aor}`} title={`Remove ${b.aor}`}
+                  onClick={() => { services.removeBuddy(b.aor).catch((err: unknown) => { actions.showError(err) }) }}><Icon name="close" /></button>
+              </span>
+            </li>
+          )
+        })}
+      </ul>
+      <form class="row add-buddy" onSubmit={add}>
+        <input type="email" aria-label="Buddy's email address" placeholder="Add a buddy: email address" value={address}
+          inputMode="email" autoComplete="off" onInput={e => { setAddress(e.currentTarget.value) }} />
+        <button type="submit" class="btn">Add buddy</button>
+      </form>
+    </section>
+  )
+}

@@ -1,0 +1,273 @@
+/**
+ * The Chromium extension, loaded unpacked into Debian's Chromium: a sip: link
+ * on an ordinary web page opens Peerline's call window, which dials Bob (the
+ * PWA in another Chromium profile) through a real supernode process; Bob
+ * answers and audio RTP flows both ways. An ordinary link on the same page
+ * still navigates. The steps run in order and build on each other.
+ */
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
+import type { Server } from 'node:http'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { chromium } from 'playwright-core'
+import type { BrowserContext, Page, Worker } from 'playwright-core'
+import { buildPwa } from '../../build/build.ts'
+import { buildExtensions } from '../../build/extension.ts'
+import { serveApp } from '../../supernode/web.ts'
+import type { WebServer } from '../../supernode/web.ts'
+import { CHROMIUM, CHROMIUM_ARGS, launchProfile } from '../helpers/browser.ts'
+import { eventually, spawnSupernode } from '../helpers/supernode-process.ts'
+import type { SupernodeProcess } from '../helpers/supernode-process.ts'
+
+/** Joining the overlay and publishing a record takes a few seconds on loopback; generous for a loaded 2-core machine. */
+const ONLINE_TIMEOUT = 45_000
+const CALL_TIMEOUT = 30_000
+/**
+ * totalAudioEnergy gained from one beep of Chromium's fake microphone is about
+ * 0.1 (measured); silence or comfort noise adds around 1e-9.
+ */
+const AUDIBLE = 0.01
+
+const LINK_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>Links</title></head><body>
+<p><a id="sip" href="sip:bob@example.org">Call Bob</a></p>
+<p><a id="plain" href="/other.html">Other page</a></p>
+<p><a id="nobody" href="SIP:nobody@example.org"><span>Nobody</span></a></p>
+<p id="clicks"></p>
+<script>
+  // the page's own click handling keeps working: it logs every link click that reaches it, and whether its default was taken away
+  document.addEventListener('click', e => {
+    const a = e.target.closest('a')
+    if (a !== null) document.getElementById('clicks').textContent += a.id + (e.defaultPrevented ? ':prevented ' : ':default ')
+  })
+</script>
+</body></html>`
+
+const OTHER_PAGE = '<!doctype html><html><head><meta charset="utf-8"><title>Other</title></head><body><h1>Other page</h1></body></html>'
+
+/** Audio RTP counters (packets both ways, energy received) of the call on `page`: the call window's or the PWA's. */
+async function rtp (page: Page, expr: 'extension' | 'pwa'): Promise<{ sent: number, received: number, energy: number }> {
+  return page.evaluate(async which => {
+    const g = globalThis as any
+    const call = which === 'extension' ? g.peerlineCall : g.peerline.phone.calls()[0]
+    const pc = call?.peerConnection as RTCPeerConnection | undefined
+    const r = { sent: 0, received: 0, energy: 0 }
+    if (pc == null) return r
+    ;(await pc.getStats()).forEach((s: any) => {
+      if (s.kind !== 'audio') return
+      if (s.type === 'outbound-rtp') r.sent += s.packetsSent ?? 0
+      if (s.type === 'inbound-rtp') { r.received += s.packetsReceived ?? 0; r.energy += s.totalAudioEnergy ?? 0 }
+    })
+    return r
+  }, expr)
+}
+
+describe('Chromium extension: a sip: link on a web page becomes a call to a PWA user', { timeout: 400_000 }, () => {
+  let sn: SupernodeProcess
+  let web: WebServer
+  let links: Server
+  let linksUrl: string
+  let alice: BrowserContext
+  let bob: BrowserContext
+  let bobPage: Page
+  let extensionId: string
+  let callWindow: Page
+  let serviceWorker: Worker
+  /** ids of the extension's notifications (chrome.notifications, read in its service worker) */
+  const notifications = async (): Promise<string[]> =>
+    await serviceWorker.evaluate(async () => Object.keys(await (globalThis as any).chrome.notifications.getAll()))
+  const dirs: string[] = []
+  const errors: string[] = []
+
+  const tempDir = async (prefix: string): Promise<string> => {
+    const dir = await mkdtemp(join(tmpdir(), prefix))
+    dirs.push(dir)
+    return dir
+  }
+
+  before(async () => {
+    const extRoot = await tempDir('peerline-ext-build-')
+    const [ext, pwa] = await Promise.all([
+      buildExtensions({ targets: ['chromium'], outDir: extRoot, packageDir: null, minify: false }),
+      buildPwa({ minify: false, outDir: await tempDir('peerline-ext-pwa-') })
+    ])
+    const extDir = ext[0]?.dir as string
+    sn = await spawnSupernode()
+    web = await serveApp({ root: pwa.outDir, host: '127.0.0.1', port: 0, config: () => ({ supernodes: [sn.addr] }) })
+    links = createServer((req, res) => {
+      const body = req.url === '/other.html' ? OTHER_PAGE : LINK_PAGE
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+      res.end(body)
+    })
+    await new Promise<void>(resolve => { links.listen(0, '127.0.0.1', resolve) })
+    const address = links.address()
+    assert.ok(address !== null && typeof address === 'object')
+    linksUrl = `http://127.0.0.1:${address.port}/`
+
+    alice = await chromium.launchPersistentContext(await tempDir('peerline-ext-alice-'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [...CHROMIUM_ARGS, `--disable-extensions-except=${extDir}`, `--load-extension=${extDir}`],
+      permissions: ['microphone']
+    })
+    alice.on('page', p => { p.on('pageerror', err => errors.push(`${p.url()}: ${err.message}`)) })
+    const worker: Worker = alice.serviceWorkers()[0] ?? await alice.waitForEvent('serviceworker', { timeout: 20_000 }).catch(() => {
+      throw new Error(`Chromium started no extension service worker: did ${CHROMIUM} refuse --load-extension?`)
+    })
+    extensionId = new URL(worker.url()).host
+    serviceWorker = worker
+  })
+
+  after(async () => {
+    await alice?.close()
+    await bob?.close()
+    await web?.close()
+    await new Promise<void>(resolve => { if (links !== undefined) links.close(() => { resolve() }); else resolve() })
+    await sn?.kill()
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true })
+  })
+
+  it('the extension onboards alice in its options page and goes online through the configured supernode', async () => {
+    const options = await alice.newPage()
+    await options.goto(`chrome-extension://${extensionId}/options.html`)
+    await options.getByRole('textbox', { name: 'Email address' }).fill('alice@example.org')
+    await options.getByRole('textbox', { name: 'Display name' }).fill('Alice')
+    await options.getByRole('button', { name: 'Create identity' }).click()
+    const supernodes = options.getByRole('textbox', { name: /^Supernodes/ })
+    await supernodes.waitFor({ timeout: ONLINE_TIMEOUT })
+    await supernodes.fill(sn.addr)
+    await options.getByRole('button', { name: 'Save supernodes' }).click()
+    await options.getByText('Saved and reconnected.').waitFor({ timeout: ONLINE_TIMEOUT })
+    await options.getByRole('status').filter({ hasText: /^Online/ }).waitFor({ timeout: ONLINE_TIMEOUT })
+    // the device runs in the offscreen document, not in this page: closing the page keeps alice online
+    await options.close()
+    const popup = await alice.newPage()
+    await popup.goto(`chrome-extension://${extensionId}/popup.html`)
+    await popup.getByRole('status').filter({ hasText: /^Online/ }).waitFor({ timeout: ONLINE_TIMEOUT })
+    assert.match(await popup.locator('.me').innerText(), /alice@example\.org/)
+    await popup.close()
+  })
+
+  it('bob runs the PWA in another profile and is online', async () => {
+    bob = await launchProfile(await tempDir('peerline-ext-bob-'))
+    bobPage = bob.pages()[0] ?? await bob.newPage()
+    bobPage.on('pageerror', err => errors.push(`bob: ${err.message}`))
+    await bobPage.goto(web.url)
+    await bobPage.getByRole('textbox', { name: 'Email address' }).fill('bob@example.org')
+    await bobPage.getByRole('textbox', { name: 'Display name' }).fill('Bob')
+    await bobPage.getByRole('button', { name: 'Create identity' }).click()
+    await bobPage.locator('.me').filter({ hasText: 'bob@example.org' }).waitFor({ timeout: ONLINE_TIMEOUT })
+    await bobPage.getByRole('status').filter({ hasText: /^Online/ }).waitFor({ timeout: ONLINE_TIMEOUT })
+  })
+
+  it('the toolbar popup lists buddies with their presence: bob shows Online', async () => {
+    const popup = await alice.newPage()
+    await popup.goto(`chrome-extension://${extensionId}/popup.html`)
+    await popup.getByRole('textbox', { name: "Buddy's email address" }).fill('bob@example.org')
+    await popup.getByRole('button', { name: 'Add buddy' }).click()
+    const buddy = popup.locator('li.buddy').filter({ hasText: 'bob@example.org' })
+    await buddy.locator('.presence.online').waitFor({ timeout: ONLINE_TIMEOUT })
+    assert.equal(await buddy.locator('.presence').innerText(), 'Online')
+    await popup.close()
+  })
+
+  it('clicking <a href="sip:bob@example.org"> opens the call window; bob answers; audio flows both ways', async () => {
+    const page = await alice.newPage()
+    await page.goto(linksUrl)
+    const opened = alice.waitForEvent('page', { predicate: p => p.url().startsWith(`chrome-extension://${extensionId}/call.html`), timeout: 15_000 })
+    await page.locator('#sip').click()
+    callWindow = await opened
+    assert.equal(new URL(callWindow.url()).hash, '#/call/sip:bob@example.org')
+    // the page itself stayed where it was, and its own click handler still saw the click
+    assert.equal(page.url(), linksUrl)
+    assert.equal((await page.locator('#clicks').innerText()).trim(), 'sip:prevented', 'the extension took only the sip: link\'s default action')
+
+    const ringing = bobPage.getByRole('dialog', { name: 'alice@example.org' })
+    await ringing.waitFor({ timeout: CALL_TIMEOUT })
+    assert.match(await ringing.innerText(), /✓ Verified/)
+    await bobPage.getByRole('button', { name: 'Answer' }).click()
+
+    await callWindow.locator('.duration[data-state="active"]').waitFor({ timeout: CALL_TIMEOUT })
+    await bobPage.locator('.duration[data-state="active"]').waitFor({ timeout: CALL_TIMEOUT })
+    assert.equal(await callWindow.locator('audio.remote-audio').evaluate(el => (el as HTMLAudioElement).srcObject !== null), true,
+      'the call window plays the remote audio')
+
+    const first = { alice: await rtp(callWindow, 'extension'), bob: await rtp(bobPage, 'pwa') }
+    const second = await eventually(async () => {
+      const now = { alice: await rtp(callWindow, 'extension'), bob: await rtp(bobPage, 'pwa') }
+      for (const side of ['alice', 'bob'] as const) {
+        if (!(now[side].sent > first[side].sent && now[side].received > first[side].received)) return undefined
+      }
+      // the fake microphone beeps once a second: sound, not silence, arrives on both sides
+      if (!(now.bob.energy - first.bob.energy > AUDIBLE && now.alice.energy - first.alice.energy > AUDIBLE)) return undefined
+      return now
+    }, { timeoutMs: 15_000, what: 'RTP both ways' }).catch(() => undefined)
+    assert.ok(second !== undefined, `audio RTP grows both ways: ${JSON.stringify(first)}`)
+    console.info(`RTP packets: ${JSON.stringify(first)} → ${JSON.stringify(second)}`)
+
+    await bobPage.getByRole('button', { name: 'Hang up' }).click()
+    await callWindow.locator('.duration[data-state="ended"]').waitFor({ timeout: 10_000 })
+    await page.close()
+  })
+
+  it('an incoming call rings: the extension opens its call window, alice answers there, audio flows', async () => {
+    await callWindow.close()
+    const opened = alice.waitForEvent('page', { predicate: p => p.url().startsWith(`chrome-extension://${extensionId}/call.html#/incoming/`), timeout: CALL_TIMEOUT })
+    await bobPage.getByRole('textbox', { name: 'Call or message' }).fill('alice@example.org')
+    await bobPage.getByRole('button', { name: 'Call', exact: true }).click()
+    const incoming = await opened
+    const ringing = incoming.getByRole('dialog', { name: 'bob@example.org' })
+    await ringing.waitFor({ timeout: CALL_TIMEOUT })
+    assert.match(await ringing.innerText(), /✓ Verified/)
+    const callId = decodeURIComponent(new URL(incoming.url()).hash.slice('#/incoming/'.length))
+    assert.deepEqual(await notifications(), [`peerline-call:${callId}`], 'a notification rings too')
+    await incoming.getByRole('button', { name: 'Answer' }).click()
+    await incoming.locator('.duration[data-state="active"]').waitFor({ timeout: CALL_TIMEOUT })
+    await bobPage.locator('.duration[data-state="active"]').waitFor({ timeout: CALL_TIMEOUT })
+    await eventually(async () => (await notifications()).length === 0, { timeoutMs: 5_000, what: 'the ring notification cleared once answered' })
+    const first = await rtp(incoming, 'extension')
+    await eventually(async () => {
+      const now = await rtp(incoming, 'extension')
+      return now.sent > first.sent && now.received > first.received
+    }, { timeoutMs: 10_000, what: 'RTP both ways in the answered call' })
+    // closing the call window hangs up: the window is the call
+    await incoming.close()
+    await bobPage.getByRole('textbox', { name: 'Call or message' }).waitFor({ state: 'visible', timeout: 10_000 })
+  })
+
+  it('a sip: link (or the popup\'s dial box) to someone who is not online: the call window says so', async () => {
+    const page = await alice.newPage()
+    await page.goto(linksUrl)
+    const opened = alice.waitForEvent('page', { predicate: p => p.url().startsWith(`chrome-extension://${extensionId}/call.html`), timeout: 15_000 })
+    // upper-case scheme, and the click lands on a child of the link
+    await page.locator('#nobody span').click()
+    const win = await opened
+    await win.getByRole('alert').filter({ hasText: 'nobody@example.org is not online right now.' }).waitFor({ timeout: CALL_TIMEOUT })
+    await win.close()
+    await page.close()
+
+    // the popup's dial box opens the same call window
+    const popup = await alice.newPage()
+    await popup.goto(`chrome-extension://${extensionId}/popup.html`)
+    const fromPopup = alice.waitForEvent('page', { predicate: p => p.url().startsWith(`chrome-extension://${extensionId}/call.html`), timeout: 15_000 })
+    await popup.getByRole('textbox', { name: 'Email or sip: address' }).fill('carol@example.org')
+    await popup.getByRole('button', { name: 'Call', exact: true }).click()
+    const win2 = await fromPopup
+    await win2.getByRole('alert').filter({ hasText: 'carol@example.org is not online right now.' }).waitFor({ timeout: CALL_TIMEOUT })
+    await win2.close()
+    if (!popup.isClosed()) await popup.close()
+  })
+
+  it('an ordinary link on the same page still navigates normally', async () => {
+    const page = await alice.newPage()
+    await page.goto(linksUrl)
+    await page.evaluate(() => { addEventListener('beforeunload', () => { sessionStorage.setItem('clicks', document.getElementById('clicks')?.textContent ?? '') }) })
+    await Promise.all([page.waitForURL(`${linksUrl}other.html`, { timeout: 10_000 }), page.locator('#plain').click()])
+    assert.equal((await page.evaluate(() => sessionStorage.getItem('clicks')))?.trim(), 'plain:default', 'the extension left the ordinary link alone')
+    assert.equal(await page.getByRole('heading').innerText(), 'Other page')
+    await page.close()
+    assert.deepEqual(errors, [], 'no uncaught errors in any page')
+  })
+})

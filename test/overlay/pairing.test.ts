@@ -1,0 +1,201 @@
+/**
+ * Pairing a second device into an identity, revoking it, over real
+ * supernode processes and real libp2p devices on loopback: the right code
+ * links the device (it never receives the identity key), wrong codes,
+ * expired and reused offers are refused by name, the merged record lists
+ * both devices, and a revoked device drops out and learns it.
+ */
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { encodeLocationRecord, locationKey, overlay, parsePairingOffer, pairingLink } from '../../shared/overlay/index.ts'
+import type { DeviceRevokedDetail, Overlay, OverlayInit } from '../../shared/overlay/index.ts'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { createDeviceRoster, identityKeyPair, identityStore, issueDeviceCertificate } from '../../shared/identity/index.ts'
+import { memoryStorage } from '../../shared/store/kv.ts'
+import { Libp2pRecord } from '@libp2p/record'
+import { MemoryDatastore } from 'datastore-core'
+import { Key } from 'interface-datastore'
+import { toString as u8ToString } from 'uint8arrays/to-string'
+import { startDevice, startHostilePeer } from '../helpers/overlay.ts'
+import { eventually, spawnSupernode } from '../helpers/supernode-process.ts'
+import type { SupernodeProcess } from '../helpers/supernode-process.ts'
+import { expectRejects } from '../helpers/assert.ts'
+
+/** A started device without identity yet (a browser before onboarding). */
+async function blankDevice (bootstrap: string[], init: Partial<OverlayInit> = {}): Promise<Overlay> {
+  const o = overlay({ bootstrap, webrtc: false, reconnect: { initialDelayMs: 200, maxDelayMs: 2_000 }, ...init })
+  await o.start()
+  await o.waitOnline({ signal: AbortSignal.timeout(15_000) })
+  await eventually(() => o.node.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit')), { timeoutMs: 20_000, what: 'relay reservation' })
+  return o
+}
+
+function otherCode (code: string): string {
+  return code === '000000' ? '111111' : '000000'
+}
+
+describe('linked devices: pairing and revocation', { timeout: 240_000 }, () => {
+  const supernodes: SupernodeProcess[] = []
+  const devices: Overlay[] = []
+  let primary: Overlay
+  let alice: Overlay
+  const primaryStorage = memoryStorage()
+
+  before(async () => {
+    const sn1 = await spawnSupernode()
+    const sn2 = await spawnSupernode({ bootstrap: [sn1.addr] })
+    supernodes.push(sn1, sn2)
+    await eventually(async () => (await sn1.health()).supernodePeers >= 1, { what: 'supernodes to join' })
+    const store = identityStore(primaryStorage)
+    const identity = await store.create({ email: 'dave@example.org', displayName: 'Dave' })
+    primary = await startDevice('dave@example.org', [sn1.addr], { identity, identityStore: store, deviceName: 'desktop', pairing: { ttlMs: 4_000 } })
+    alice = await startDevice('alice@example.org', [sn2.addr])
+    devices.push(primary, alice)
+    await eventually(() => primary.node.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit')), { timeoutMs: 20_000, what: 'relay reservation' })
+    await primary.publish({ signal: AbortSignal.timeout(10_000) })
+  })
+
+  after(async () => {
+    await Promise.all(devices.map(async d => d.stop().catch(() => {})))
+    await Promise.all(supernodes.map(async s => s.kill('SIGKILL')))
+  })
+
+  it('the primary renews device certificates that expire soon, and keeps the roster in its identity storage', async () => {
+    const storage = memoryStorage()
+    const store = identityStore(storage)
+    const identity = await store.create({ email: 'erin@example.org', displayName: 'Erin' })
+    const keys = identityKeyPair(identity)
+    const tabletPeer = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    const expiring = issueDeviceCertificate({ identity: keys, peerId: tabletPeer, name: 'tablet', validForMs: 2 * 24 * 3600_000 })
+    const roster = createDeviceRoster({ identity: keys, seq: 5, devices: [expiring] })
+    const withRoster = await store.updateDevices({ roster })
+    const erin = await startDevice('erin@example.org', [supernodes[0]?.addr as string], { identity: withRoster, identityStore: store })
+    devices.push(erin)
+    await eventually(() => erin.node.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit')), { timeoutMs: 20_000, what: 'relay reservation' })
+    const record = await erin.publish({ signal: AbortSignal.timeout(10_000) })
+    assert.equal(record.roster.seq, 6)
+    const renewed = record.roster.devices.find(d => d.peerId === tabletPeer)
+    assert.ok(renewed != null && renewed.notAfter > Date.now() + 20 * 24 * 3600_000, 'the tablet got a fresh certificate')
+    assert.ok(record.roster.devices.some(d => d.peerId === erin.peerId), 'the primary lists itself')
+    assert.equal((await store.load())?.roster?.seq, 6)
+    // nothing to renew: the next publish keeps the roster
+    assert.equal((await erin.publish({ signal: AbortSignal.timeout(10_000) })).roster.seq, 6)
+  })
+
+  it('three wrong codes cancel an offer; then even the right code is refused', async () => {
+    const guesser = await blankDevice([supernodes[1]?.addr as string])
+    devices.push(guesser)
+    const offer = await primary.createPairingOffer()
+    const wrong = { ...offer, code: otherCode(offer.code) }
+    const first = await expectRejects(guesser.acceptPairing(wrong, { name: 'guess' }), 'PairingCodeError')
+    assert.match(first.message, /2 tries left/)
+    await expectRejects(guesser.acceptPairing(wrong, { name: 'guess' }), 'PairingCodeError')
+    const third = await expectRejects(guesser.acceptPairing(wrong, { name: 'guess' }), 'PairingCodeError')
+    assert.match(third.message, /cancelled/)
+    await expectRejects(guesser.acceptPairing(offer, { name: 'guess' }), 'PairingCancelledError')
+    assert.equal(guesser.identity, undefined, 'nothing was granted')
+    assert.equal(primary.devices().length, 1)
+  })
+
+  it('an expired offer is refused by both sides', async () => {
+    const late = await blankDevice([supernodes[0]?.addr as string])
+    devices.push(late)
+    const offer = await primary.createPairingOffer()
+    const link = pairingLink(offer, 'http://127.0.0.1/')
+    await new Promise(resolve => setTimeout(resolve, 4_300))
+    assert.throws(() => parsePairingOffer(link), { name: 'PairingExpiredError' })
+    // a device whose clock is behind still sends it: the primary refuses
+    await expectRejects(late.acceptPairing({ ...offer, expiresAt: Date.now() + 60_000 }, { name: 'late' }), 'PairingExpiredError')
+  })
+
+  let phone: Overlay
+  it('the right code links the device: certificate and roster, never the identity key', async () => {
+    const phoneStore = identityStore(memoryStorage())
+    phone = await blankDevice([supernodes[1]?.addr as string], { identityStore: phoneStore })
+    devices.push(phone)
+    const offer = await primary.createPairingOffer()
+    const parsed = parsePairingOffer(pairingLink(offer, 'http://127.0.0.1:8080/#/settings'))
+    const linked = await phone.acceptPairing(parsed, { name: 'phone' })
+    assert.equal(linked.email, 'dave@example.org')
+    assert.equal(linked.privateKey, undefined)
+    assert.equal(linked.deviceCertificate?.peerId, phone.peerId)
+    assert.equal(linked.deviceCertificate?.name, 'phone')
+    assert.deepEqual(await phoneStore.load(), linked, 'saved on the new device')
+    assert.equal(phone.primary, false)
+    // the primary kept the new roster in its identity storage
+    const stored = await identityStore(primaryStorage).load()
+    assert.equal(stored?.roster?.seq, linked.roster?.seq)
+    assert.deepEqual(stored?.roster?.devices.map(d => d.name).sort(), ['desktop', 'phone'])
+    // the same offer cannot be used twice
+    const again = await blankDevice([supernodes[0]?.addr as string])
+    devices.push(again)
+    await expectRejects(again.acceptPairing(offer, { name: 'copy' }), 'PairingCancelledError')
+    await expectRejects(phone.revokeDevice(primary.peerId), 'NotPrimaryDeviceError')
+  })
+
+  it('both devices are in the merged record; the linked one signs with its own key', async () => {
+    const record = await phone.publish({ signal: AbortSignal.timeout(10_000) })
+    assert.equal(record.signer, phone.peerId)
+    assert.deepEqual(record.devices.map(d => d.peerId).sort(), [primary.peerId, phone.peerId].sort())
+    const found = await eventually(async () => {
+      const r = await alice.lookup('dave@example.org')
+      return r.devices.length === 2 ? r : undefined
+    }, { what: 'both devices in the record' })
+    assert.equal(found?.roster.seq, record.roster.seq)
+    // the primary republishes: the phone's entry is kept
+    const next = await primary.publish({ signal: AbortSignal.timeout(10_000) })
+    assert.equal(next.signer, 'identity')
+    assert.deepEqual(next.devices.map(d => d.peerId).sort(), [primary.peerId, phone.peerId].sort())
+    assert.deepEqual(primary.devices().map(d => [d.name, d.thisDevice]).sort(), [['desktop', true], ['phone', false]])
+  })
+
+  it('revoking drops the device from the record; it learns it and stops publishing; an old roster is refused', async () => {
+    const before = await alice.lookup('dave@example.org')
+    const revokedEvent = new Promise<DeviceRevokedDetail>(resolve => {
+      phone.addEventListener('device:revoked', e => { resolve(e.detail) }, { once: true })
+    })
+    const roster = await primary.revokeDevice(phone.peerId)
+    assert.equal(roster.seq, before.roster.seq + 1)
+    assert.deepEqual(roster.revoked.map(r => r.name), ['phone'])
+    const after = await eventually(async () => {
+      const r = await alice.lookup('dave@example.org')
+      return r.roster.seq === roster.seq ? r : undefined
+    }, { what: 'the new roster in the record' })
+    assert.deepEqual(after?.devices.map(d => d.peerId), [primary.peerId])
+    // the phone's next publish finds the new roster
+    await expectRejects(phone.publish({ signal: AbortSignal.timeout(10_000) }), 'DeviceRevokedError')
+    const detail = await revokedEvent
+    assert.equal(detail.peerId, phone.peerId)
+    assert.ok(detail.revokedAt != null)
+    assert.equal(phone.isRevoked, true)
+    // the supernodes refuse a replay of the record with the old roster, and counted why
+    const health = await Promise.all(supernodes.map(s => s.health()))
+    const staleBefore = health.reduce((n, h) => n + (h.rejectedRecords.StaleRosterError ?? 0), 0)
+    // the revoked phone replays the record with the old roster (which still lists it)
+    for await (const _ of phone.node.services.dht.put(locationKey('dave@example.org'), encodeLocationRecord(before), { signal: AbortSignal.timeout(10_000) })) { /* drain */ }
+    const healthAfter = await Promise.all(supernodes.map(s => s.health()))
+    assert.ok(healthAfter.reduce((n, h) => n + (h.rejectedRecords.StaleRosterError ?? 0), 0) > staleBefore, JSON.stringify(healthAfter.map(h => h.rejectedRecords)))
+    assert.equal((await alice.lookup('dave@example.org')).roster.seq, roster.seq, 'the new roster survived')
+
+    // a rolled-back supernode serves the old record to a client that saw the new roster
+    const store = new MemoryDatastore()
+    const evil = await startHostilePeer('server', store)
+    await evil.start()
+    try {
+      const key = locationKey('dave@example.org')
+      await store.put(new Key(`/dht/record/${u8ToString(key, 'base32')}`, false), new Libp2pRecord(key, encodeLocationRecord(before), new Date()).serialize())
+      const carol = await startDevice('carol@example.org', [evil.getMultiaddrs()[0]?.toString() ?? ''])
+      devices.push(carol)
+      assert.equal((await carol.lookup('dave@example.org')).roster.seq, before.roster.seq, 'first sight: accepted')
+      const fresh = await eventually(async () => (await alice.lookup('dave@example.org')), { what: 'the current record' })
+      await store.put(new Key(`/dht/record/${u8ToString(key, 'base32')}`, false), new Libp2pRecord(key, encodeLocationRecord(fresh), new Date()).serialize())
+      assert.equal((await carol.lookup('dave@example.org')).roster.seq, roster.seq)
+      await store.put(new Key(`/dht/record/${u8ToString(key, 'base32')}`, false), new Libp2pRecord(key, encodeLocationRecord(before), new Date()).serialize())
+      const err = await expectRejects(carol.lookup('dave@example.org', { signal: AbortSignal.timeout(10_000) }), 'StaleRecordError')
+      assert.match(err.message, /roster/)
+    } finally {
+      await evil.stop()
+    }
+  })
+})
