@@ -29,13 +29,15 @@ import { createConnection, createServer } from 'node:net'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as esbuild from 'esbuild'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { buildPwa } from '../build/build.ts'
 import { startSupernode } from '../supernode/supernode.ts'
 import type { Health, Supernode } from '../supernode/supernode.ts'
 import { serveApp } from '../supernode/web.ts'
 import type { WebServer } from '../supernode/web.ts'
-import { launchChromium, launchProfile } from '../test/helpers/browser.ts'
+import { launchChromium } from '../test/helpers/browser.ts'
+import { openPerson, submitIdentityForm } from '../test/helpers/pwa.ts'
+import type { Person } from '../test/helpers/pwa.ts'
 import { REPO_ROOT, isMain, machineLine, percentile, round, runStandalone } from './lib/report.ts'
 import type { BenchOptions, BenchReport } from './lib/report.ts'
 
@@ -98,30 +100,18 @@ const maxFailures = (calls: number): number => Math.max(2, Math.ceil(calls / 4))
 
 // ── overlay path ─────────────────────────────────────────────────────────────
 
-interface Person { context: BrowserContext, page: Page, errors: string[] }
-
 /** The supernodes' counters that explain a failed lookup (records kept, rate limits, relays). */
 async function supernodesLine (supernodes: Supernode[]): Promise<string> {
   const line = (h: Health): string => `${h.storedRecords} records, ${h.relayReservations} relay reservations, DHT requests allowed ${h.rateAllowed.dht ?? 0} / rate-limited ${h.rateLimited.dht ?? 0}, rejected records ${JSON.stringify(h.rejectedRecords)}`
   return (await Promise.all(supernodes.map(async s => line(await s.health())))).join(' | ')
 }
 
-async function openPerson (url: string, dirs: string[]): Promise<Person> {
-  const dir = await mkdtemp(join(tmpdir(), 'peerline-bench-profile-'))
-  dirs.push(dir)
-  const context = await launchProfile(dir)
-  const page = context.pages()[0] ?? await context.newPage()
-  const errors: string[] = []
-  page.on('pageerror', err => errors.push(err.message))
-  await page.goto(url)
-  return { context, page, errors }
-}
+/** Profile directories of the benchmark's Chromium people. */
+const PROFILE_PREFIX = 'peerline-bench-profile-'
 
 /** Onboards through the UI, as a person would, then waits until others can reach this device. */
 async function onboard (p: Page, email: string, name: string): Promise<void> {
-  await p.getByRole('textbox', { name: 'Email address' }).fill(email)
-  await p.getByRole('textbox', { name: 'Display name' }).fill(name)
-  await p.getByRole('button', { name: 'Create identity' }).click()
+  await submitIdentityForm(p, email, name)
   await p.getByRole('status').filter({ hasText: 'Online' }).waitFor({ timeout: ONLINE_TIMEOUT_MS })
   const reachable = await p.evaluate(async ms => await (globalThis as any).peerline.services.waitReachable(ms), REACHABLE_TIMEOUT_MS)
   if (reachable !== true) throw new Error(`${email} did not publish a reachable location record within ${REACHABLE_TIMEOUT_MS} ms`)
@@ -145,9 +135,9 @@ async function overlayCalls (calls: number): Promise<{ samples: OverlaySample[],
     supernodes.push(await startSupernode({ listen: ['/ip4/127.0.0.1/tcp/0/ws'], health: null, bootstrap: first.addrs }))
     const addrs = supernodes.flatMap(s => s.addrs)
     web = await serveApp({ root: built.outDir, host: '127.0.0.1', port: 0, config: () => ({ supernodes: addrs }) })
-    const alice = await openPerson(web.url, dirs)
+    const alice = await openPerson(web.url, { prefix: PROFILE_PREFIX, dirs })
     people.push(alice)
-    const bob = await openPerson(web.url, dirs)
+    const bob = await openPerson(web.url, { prefix: PROFILE_PREFIX, dirs })
     people.push(bob)
     await Promise.all([onboard(alice.page, ALICE, 'Alice'), onboard(bob.page, BOB, 'Bob')])
 

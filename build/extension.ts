@@ -8,11 +8,16 @@
  * on the Firefox and Thunderbird folders (`npm run lint:ext`).
  *
  * Per-target manifest keys (targetManifest()):
+ * - all targets: content_security_policy.extension_pages "script-src 'self'"
+ *   in manifest.json is for Gecko (Firefox, Thunderbird): their MV3 default
+ *   adds `upgrade-insecure-requests`, which turns ws:// supernode addresses (a
+ *   local `npm start`) into wss:// and the connection fails.
  * - chromium: background.service_worker (background.js, which keeps the
  *   offscreen document offscreen.html running the device), the "offscreen"
  *   and "alarms" (a periodic check that the document runs) permissions; protocol_handlers and browser_specific_settings removed
  *   (Chromium has no protocol_handlers: the content script sip-links.js
- *   catches sip: clicks).
+ *   catches sip: clicks); content_security_policy removed, keeping
+ *   Chromium's default ("script-src 'self'; object-src 'self'", no upgrade of ws://).
  * - firefox: background.scripts (a background page hosts the device),
  *   protocol_handlers for sip (Firefox refuses sips there: sips: links go
  *   through the content script), browser_specific_settings.gecko.
@@ -137,6 +142,7 @@ export function targetManifest (source: Json, target: ExtensionTarget, version: 
   if (target === 'chromium') {
     delete m.protocol_handlers
     delete m.browser_specific_settings
+    delete m.content_security_policy
     m.background = { service_worker: 'background.js' }
     m.permissions = [...permissions, 'offscreen', 'alarms']
     return m

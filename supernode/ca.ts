@@ -482,7 +482,7 @@ export async function startCa (init: CaInit): Promise<CertificateAuthority> {
       const req = parseCaRequest(frame, now())
       switch (req.op) {
         case 'info':
-          return { ok: true, ca }
+          return { ok: true, ca, from }
         case 'request':
           stats.requests++
           return await request(req.email, req.key, peer, remoteAddr !== undefined ? sourceIpKey(remoteAddr) : undefined)

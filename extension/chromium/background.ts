@@ -6,9 +6,9 @@
  * call windows and show notifications. Listeners are registered synchronously
  * at top level (CONVENTIONS 11).
  */
-import { asExtensionMessage, callWindowPath, incomingWindowPath } from '../core/messages.ts'
+import { asExtensionMessage, callWindowPath, senderAllowed } from '../core/messages.ts'
 import { CALL_WINDOW } from '../core/client.ts'
-import { notificationCallId, ringWith } from '../core/ring.ts'
+import { ringWith, showIncomingWindow, watchCallWindows } from '../core/ring.ts'
 import { webext } from '../core/webext.ts'
 
 interface OffscreenApi {
@@ -48,9 +48,9 @@ async function ensureOffscreen (): Promise<void> {
   })
 }
 
-api.runtime.onMessage.addListener((raw, _sender, sendResponse) => {
+api.runtime.onMessage.addListener((raw, sender, sendResponse) => {
   const message = asExtensionMessage(raw)
-  if (message === undefined) return undefined
+  if (message === undefined || !senderAllowed(message, sender, api.runtime.id, api.runtime.getURL(''))) return undefined
   const done = (p: Promise<unknown>): true => {
     p.then(() => { sendResponse({ ok: true }) }, (err: unknown) => { sendResponse({ ok: false, error: (err as Error).message }) })
     return true
@@ -65,10 +65,9 @@ api.runtime.onMessage.addListener((raw, _sender, sendResponse) => {
   }
 })
 
-api.notifications?.onClicked.addListener(id => {
-  const callId = notificationCallId(id)
-  if (callId !== undefined) void api.windows?.create({ url: api.runtime.getURL(incomingWindowPath(callId)), type: 'popup', ...CALL_WINDOW })
-})
+watchCallWindows(api)
+// what a click on the ring notification does, for test/extension/chromium.test.ts (headless Chromium shows no notification to click)
+;(globalThis as { peerlineShowIncomingWindow?: (callId: string) => Promise<void> }).peerlineShowIncomingWindow = async callId => { await showIncomingWindow(api, callId) }
 
 chromeApi.alarms?.onAlarm.addListener(alarm => { if (alarm.name === DEVICE_ALARM) void ensureOffscreen() })
 void chromeApi.alarms?.create(DEVICE_ALARM, { periodInMinutes: DEVICE_CHECK_MINUTES })

@@ -11,13 +11,16 @@
  * The listener sits on the window in the capture phase, so it sees the click
  * before page code can stop it; a click the page already cancelled or a
  * non-primary button stays the page's (a modified click on a sip: link has
- * no new-tab meaning, so it calls too).
+ * no new-tab meaning, so it calls too). Only the user's own clicks count:
+ * a click made by page script (`a.click()`, dispatchEvent) is not trusted and
+ * is left to the page, so a page cannot make Peerline call anyone. Even a real
+ * click only opens the call window, which asks "Call …?" before dialling.
  */
 import { sipTarget } from './sip-target.ts'
 import { webext } from '../core/webext.ts'
 
 function onClick (evt: MouseEvent): void {
-  if (evt.defaultPrevented || evt.button !== 0) return
+  if (!evt.isTrusted || evt.defaultPrevented || evt.button !== 0) return
   const path = evt.composedPath()
   const link = path.find((el): el is HTMLAnchorElement | SVGAElement =>
     el instanceof Element && el.localName === 'a' && el.hasAttribute('href'))

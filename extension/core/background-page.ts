@@ -7,10 +7,10 @@
  */
 import type { AppServices } from '../../shared/ui/app/services.ts'
 import { startDevice } from './device.ts'
-import { asExtensionMessage, callWindowPath, incomingWindowPath } from './messages.ts'
+import { asExtensionMessage, callWindowPath, senderAllowed } from './messages.ts'
 import { keepBackgroundAlive } from './keepalive-host.ts'
 import { CALL_WINDOW } from './client.ts'
-import { notificationCallId, ringWith } from './ring.ts'
+import { ringWith, watchCallWindows } from './ring.ts'
 import { webext } from './webext.ts'
 import { logger } from '../../shared/util/logger.ts'
 
@@ -18,9 +18,9 @@ const log = logger('extension:background')
 
 export function startBackgroundPage (): Promise<AppServices> {
   const api = webext()
-  api.runtime.onMessage.addListener((raw) => {
+  api.runtime.onMessage.addListener((raw, sender) => {
     const message = asExtensionMessage(raw)
-    if (message === undefined) return undefined
+    if (message === undefined || !senderAllowed(message, sender, api.runtime.id, api.runtime.getURL(''))) return undefined
     switch (message.command) {
       case 'open-call':
         return api.windows?.create({ url: api.runtime.getURL(callWindowPath(message.target)), type: 'popup', ...CALL_WINDOW }).then(() => ({ ok: true }))
@@ -30,10 +30,7 @@ export function startBackgroundPage (): Promise<AppServices> {
         return ringWith(api, message).then(() => ({ ok: true }))
     }
   })
-  api.notifications?.onClicked.addListener(id => {
-    const callId = notificationCallId(id)
-    if (callId !== undefined) void api.windows?.create({ url: api.runtime.getURL(incomingWindowPath(callId)), type: 'popup', ...CALL_WINDOW })
-  })
+  watchCallWindows(api)
   // the device must outlive Gecko's event-page idle timeout: see keepalive.ts
   keepBackgroundAlive(api)
   const started = startDevice({

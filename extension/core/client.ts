@@ -70,12 +70,53 @@ export async function connectDevice (options: { signal?: AbortSignal } = {}): Pr
   throw new DeviceUnavailableError()
 }
 
+/** How long a dial granted by an extension page waits for its call window (which opens within a second or two). */
+const DIAL_GRANT_MS = 15_000
+
+/**
+ * Records that the user dialled `target` from an extension page (the popup's
+ * dial box, a buddy's Dial button): the call window that opens for it dials
+ * without asking again. Only extension pages reach the device host, so a web
+ * page cannot grant itself a call.
+ */
+export function grantDial (target: string): void {
+  const host = findHost()
+  if (host === undefined) return
+  const grants = host.peerlineDialGrants ??= new Map<string, number>()
+  grants.set(target, Date.now() + DIAL_GRANT_MS)
+}
+
+/** Takes the grant for `target` (see grantDial()); false when there is none or it lapsed: the call window asks first. */
+export function takeDialGrant (target: string): boolean {
+  const grants = findHost()?.peerlineDialGrants
+  const until = grants?.get(target)
+  if (until === undefined) return false
+  grants?.delete(target)
+  return until >= Date.now()
+}
+
+/**
+ * Makes this page the owner of call `callId`, the window that hangs it up when
+ * it closes; false when another open window owns it already (that one keeps the call).
+ */
+export function claimCall (callId: string): boolean {
+  const host = findHost()
+  if (host === undefined) return true
+  const owners = host.peerlineCallOwners ??= new Map<string, Window>()
+  const owner = owners.get(callId)
+  if (owner !== undefined && owner !== window && !owner.closed) return false
+  owners.set(callId, window)
+  addEventListener('pagehide', () => { if (owners.get(callId) === window) owners.delete(callId) }, { once: true })
+  return true
+}
+
 /** Call window size: the PWA's phone layout. */
 export const CALL_WINDOW = { width: 400, height: 640 }
 
-/** Opens the call window that dials `target`. */
+/** Opens the call window that dials `target`: for extension pages, where the user asked for the call (see grantDial()). */
 export async function openCallWindow (target: string): Promise<void> {
   const api = webext()
+  grantDial(target)
   const url = api.runtime.getURL(callWindowPath(target))
   if (api.windows !== undefined) {
     await api.windows.create({ url, type: 'popup', ...CALL_WINDOW })

@@ -30,6 +30,10 @@ export interface DeviceHost {
   peerlineDevice?: Promise<AppServices>
   /** call windows lending their microphone/camera, newest last (see lendMedia() in client.ts) */
   peerlineMediaSources?: Window[]
+  /** targets the user dialled from an extension page, with when the grant lapses (see grantDial() in client.ts) */
+  peerlineDialGrants?: Map<string, number>
+  /** call id → the call window that hangs it up when closed (see claimCall() in client.ts) */
+  peerlineCallOwners?: Map<string, Window>
 }
 
 /**

@@ -2,11 +2,13 @@
  * Messages between Peerline's extension contexts (runtime.sendMessage), one
  * switch on `command` in each background (CONVENTIONS 11).
  *
- *   content script ──open-call──▶ background: opens the call window, which dials
+ *   content script ──open-call──▶ background: opens the call window, which asks "Call …?", then dials
  *   any page ──ensure-device──▶ Chromium service worker: makes sure the offscreen document runs
  *   offscreen document ──ring──▶ Chromium service worker: notification + call window
  *     (offscreen documents have only chrome.runtime; Firefox's background page rings by itself)
  */
+
+import type { MessageSender } from './webext.ts'
 
 export interface OpenCallMessage { command: 'open-call', target: string }
 export interface EnsureDeviceMessage { command: 'ensure-device' }
@@ -29,9 +31,25 @@ export function asExtensionMessage (m: unknown): ExtensionMessage | undefined {
   }
 }
 
-/** Extension-relative URL of the call window that dials `target` (`sip:bob@example.org` or an email). */
+/**
+ * Whether `sender` may send `message`: only this extension's own contexts
+ * (`extensionId`); `ring` moreover only from a context outside any tab (the
+ * offscreen document or a background page, at `extensionOrigin`), never from a
+ * content script, which runs inside web pages.
+ */
+export function senderAllowed (message: ExtensionMessage, sender: MessageSender, extensionId: string, extensionOrigin: string): boolean {
+  if (sender.id !== extensionId) return false
+  if (message.command !== 'ring') return true
+  return sender.tab === undefined && (sender.url === undefined || sender.url.startsWith(extensionOrigin))
+}
+
+/**
+ * Extension-relative URL of the call window that dials `target` (`sip:bob@example.org`
+ * or an email), percent-encoded once: parseCallRoute() decodes it once, so a `%` in
+ * the address survives.
+ */
 export function callWindowPath (target: string): string {
-  return `call.html#/call/${target}`
+  return `call.html#/call/${encodeURIComponent(target)}`
 }
 
 /** Extension-relative URL of the call window showing the ringing call `callId`. */

@@ -5,13 +5,16 @@
  * Target-only APIs (chrome.offscreen, messenger.*) are typed where they are used.
  */
 
+/** Who sent a runtime message: `id` is the sending extension's, `tab` is set for content scripts and pages in a tab. */
+export interface MessageSender { id?: string, tab?: { id?: number }, url?: string }
+
 /** One message switch on `command` (see extension/core/messages.ts). */
 export interface RuntimeApi {
   id: string
   getURL: (path: string) => string
   sendMessage: (message: unknown) => Promise<unknown>
   onMessage: {
-    addListener: (fn: (message: unknown, sender: { tab?: { id?: number }, url?: string }, sendResponse: (r: unknown) => void) => boolean | undefined | Promise<unknown>) => void
+    addListener: (fn: (message: unknown, sender: MessageSender, sendResponse: (r: unknown) => void) => boolean | undefined | Promise<unknown>) => void
   }
   getBackgroundPage?: () => Promise<Window>
   onConnect?: { addListener: (fn: (port: { name: string, onMessage: { addListener: (fn: (m: unknown) => void) => void } }) => void) => void }
@@ -23,6 +26,7 @@ export interface RuntimeApi {
 export interface WindowsApi {
   create: (data: { url: string, type?: 'popup' | 'normal', width?: number, height?: number, focused?: boolean }) => Promise<{ id?: number }>
   update?: (id: number, data: { focused?: boolean }) => Promise<unknown>
+  onRemoved?: { addListener: (fn: (windowId: number) => void) => void }
 }
 
 export interface NotificationsApi {
@@ -34,6 +38,7 @@ export interface NotificationsApi {
 export interface StorageArea {
   get: (keys: string | string[]) => Promise<Record<string, unknown>>
   set: (items: Record<string, unknown>) => Promise<void>
+  remove?: (keys: string | string[]) => Promise<void>
 }
 
 export interface WebExtApi {
@@ -41,7 +46,8 @@ export interface WebExtApi {
   /** absent in Chromium's offscreen documents and in content scripts */
   windows?: WindowsApi
   notifications?: NotificationsApi
-  storage?: { local: StorageArea }
+  /** `session`: Chromium 102+, Firefox 115+ (kept while the browser runs, survives a service worker restart) */
+  storage?: { local: StorageArea, session?: StorageArea }
   extension?: { getViews?: () => Window[] }
 }
 

@@ -4,9 +4,13 @@
  * (extension/core/client.ts), lends it this window's microphone and camera
  * (lendMedia) and shows the shared call UI.
  *
- * `#/call/sip:bob@example.org` dials once the device is online;
- * `#/incoming/<id>` shows the ringing call with Answer / Decline.
- * Closing the window hangs up: the window is the call.
+ * `#/call/sip:bob@example.org` (a sip: link, Firefox's protocol handler)
+ * first asks "Call sip:bob@example.org?" with Call / Cancel, then dials once
+ * the device is online; when the user dialled from an extension page (the
+ * popup's dial box, a buddy's Dial button: grantDial() in client.ts) it dials
+ * straight away. `#/incoming/<id>` shows the ringing call with Answer / Decline.
+ * Closing the window hangs up: the window is the call (only the window that
+ * owns it, see claimCall(), should a second one show the same call).
  *
  * Tests read `window.peerlineCall` (the Call on screen, for getStats()).
  */
@@ -18,7 +22,7 @@ import { ActiveCall } from '../../shared/ui/ActiveCall.tsx'
 import { Alert } from '../../shared/ui/Alert.tsx'
 import { IncomingCall } from '../../shared/ui/IncomingCall.tsx'
 import { errorMessage } from '../../shared/ui/messages.ts'
-import { connectDevice, lendMedia } from '../core/client.ts'
+import { claimCall, connectDevice, lendMedia, takeDialGrant } from '../core/client.ts'
 import { webext } from '../core/webext.ts'
 import { ringNotificationId } from '../core/ring.ts'
 import { parseCallRoute } from './route.ts'
@@ -28,6 +32,7 @@ const ONLINE_WAIT_MS = 20_000
 
 type View =
   | { kind: 'connecting', text: string }
+  | { kind: 'confirm', target: string, decide: (call: boolean) => void }
   | { kind: 'no-identity' }
   | { kind: 'incoming', call: Call }
   | { kind: 'call', call: Call }
@@ -38,6 +43,7 @@ function expose (call: Call | undefined): void {
 }
 
 async function start (services: AppServices, hash: string, show: (v: View) => void, signal: AbortSignal): Promise<void> {
+  const confirm = (target: string): Promise<boolean> => new Promise(resolve => { show({ kind: 'confirm', target, decide: resolve }) })
   lendMedia()
   const route = parseCallRoute(hash)
   if (route.kind === 'none') { show({ kind: 'failed', text: 'Nothing to call: the link has no address.' }); return }
@@ -49,6 +55,9 @@ async function start (services: AppServices, hash: string, show: (v: View) => vo
     show(call.state === 'incoming' ? { kind: 'incoming', call } : { kind: 'call', call })
     return
   }
+  // a link may come from any web page: the user says whether to call (the extension's own dial box already did)
+  if (!takeDialGrant(route.target) && !await confirm(route.target)) { window.close(); return }
+  signal.throwIfAborted()
   show({ kind: 'connecting', text: `Calling ${route.target}…` })
   await services.waitReachable(ONLINE_WAIT_MS, { signal })
   signal.throwIfAborted()
@@ -65,8 +74,12 @@ function CallWindow () {
   useEffect(() => {
     const controller = new AbortController()
     let current: Call | undefined
+    let owned = false
     const show = (v: View): void => {
-      if ('call' in v) current = v.call
+      if ('call' in v) {
+        current = v.call
+        owned = claimCall(v.call.id)
+      }
       setView(v)
     }
     connectDevice({ signal: controller.signal })
@@ -79,7 +92,7 @@ function CallWindow () {
     // the window is the call: closing it hangs up (and drops this page's listeners on the device's objects)
     const close = (): void => {
       controller.abort()
-      if (current !== undefined && current.state !== 'ended') {
+      if (current !== undefined && owned && current.state !== 'ended') {
         if (current.state === 'incoming') current.decline()
         else current.hangup()
       }
@@ -113,6 +126,16 @@ function CallWindow () {
       <Alert text={alert} onDismiss={() => { setAlert(undefined) }} />
       {view.kind === 'connecting' && <p class="loading" aria-live="polite">{view.text}</p>}
       {view.kind === 'failed' && <p class="problem" role="alert">{view.text}</p>}
+      {view.kind === 'confirm' && (
+        <section class="card stack" role="dialog" aria-labelledby="confirm-call">
+          <h2 id="confirm-call">Call {view.target}?</h2>
+          <p>A link asked Peerline to call this address. Nothing is dialled until you press Call.</p>
+          <div class="row">
+            <button type="button" class="btn primary" onClick={() => { view.decide(true) }}>Call</button>
+            <button type="button" class="btn" onClick={() => { view.decide(false) }}>Cancel</button>
+          </div>
+        </section>
+      )}
       {view.kind === 'no-identity' && (
         <section class="card stack">
           <p>Set up Peerline first: create your identity (your email address) or restore a backup.</p>

@@ -1,7 +1,8 @@
 /**
  * The toolbar popup: status, a dial box and the buddies with their presence
  * (the PWA's BuddyList). Dialling opens the call window, which survives the
- * popup closing.
+ * popup closing. The extension has no chat screen (chat lives in the PWA and
+ * in Thunderbird), so buddy names are plain text here, not chat links.
  */
 import { render } from 'preact'
 import { useState } from 'preact/hooks'
@@ -50,7 +51,7 @@ function Popup () {
                 inputMode="email" autoComplete="off" onInput={e => { setTarget(e.currentTarget.value) }} />
               <button type="submit" class="btn primary">Call</button>
             </form>
-            <BuddyList services={device.services} actions={actions} historyVersion={historyVersion} online={status?.connected === true} unread={{}} />
+            <BuddyList services={device.services} actions={actions} historyVersion={historyVersion} online={status?.connected === true} unread={{}} chatLinks={false} />
           </>
           )}
       <button type="button" class="btn link" onClick={options}>Settings</button>

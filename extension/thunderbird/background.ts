@@ -36,15 +36,16 @@
  */
 import type { AppServices } from '../../shared/ui/app/services.ts'
 import type { Call } from '../../shared/sip/api.ts'
-import type { MessageRecord } from '../../shared/store/history-api.ts'
+import type { Overlay } from '../../shared/overlay/overlay.ts'
+import type { PairingOffer } from '../../shared/overlay/pairing.ts'
 import { logger } from '../../shared/util/logger.ts'
 import { normalizeAor } from '../../shared/identity/address.ts'
 import { startDevice } from '../core/device.ts'
 import { BuddyDirectory } from './buddies.ts'
 import type { AddressBookBuddy } from './buddies.ts'
-import { callHandoffUrl, pairAndCallUrl, PwaAddressError } from './handoff.ts'
+import { callHandoffUrl, pairAndCallUrl, pwaBase, PwaAddressError, redactHandoff } from './handoff.ts'
 import { messenger } from './messenger.ts'
-import { PresenceScheduler } from './presence.ts'
+import { PresenceScheduler, shownPresence } from './presence.ts'
 import type { PresenceState } from './presence.ts'
 import { TranscriptStore } from './transcripts.ts'
 import { allowRingingWithoutWebRtc } from './no-media.ts'
@@ -60,13 +61,14 @@ const log = logger('thunderbird:background')
 const KEEPALIVE_API_INTERVAL_MS = 5_000
 /** storage.local key of the PWA address calls are handed to. */
 const PWA_BASE_KEY = 'peerline.pwaBase'
+/** storage.local key: the web app paired through a hand-off (PairedWebApp). */
+const PAIRED_KEY = 'peerline.pairedWebApp'
 /** Notification ids of incoming calls carry the call id. */
 const RING_PREFIX = 'peerline-tb-call:'
 /** Chat window size: the PWA's phone layout. */
 const CHAT_WINDOW = { width: 420, height: 640 }
 
 const api = messenger()
-const startedAt = Date.now()
 /** false in Thunderbird: incoming calls ring (no-media.ts) and are answered in the browser */
 const nativeWebRtc = allowRingingWithoutWebRtc()
 const directory = new BuddyDirectory(api)
@@ -88,13 +90,26 @@ const presence = new PresenceScheduler({}, {
 
 const transcripts = new TranscriptStore(api, {
   me: () => services?.me !== undefined ? { aor: normalizeAor(services.me.email), displayName: services.me.displayName } : undefined,
-  peerName: aor => directory.nameOf(aor)
+  peerName: aor => directory.nameOf(aor),
+  history: () => services?.history
 })
+/** Chat windows open now: window id → peer (its transcript is written when the window closes). */
+const chatWindows = new Map<number, string>()
 
 // ── address book events ─────────────────────────────────────────────────────
 api.addressBooks.contacts.onCreated.addListener(node => { directory.put(node) })
 api.addressBooks.contacts.onUpdated.addListener(node => { directory.put(node) })
 api.addressBooks.contacts.onDeleted.addListener((_parentId, id) => { directory.remove(id) })
+api.addressBooks.onCreated.addListener(book => {
+  directory.addBook(book).catch((err: unknown) => { log.error('new address book: %s', (err as Error).message) })
+})
+api.addressBooks.onDeleted.addListener(id => { directory.removeBook(id) })
+api.windows.onRemoved.addListener(windowId => {
+  const peer = chatWindows.get(windowId)
+  if (peer === undefined) return
+  chatWindows.delete(windowId)
+  transcripts.flushPeer(peer).catch(() => {})
+})
 directory.onChange(() => { presence.setBuddies(directory.list().map(b => b.aor)) })
 
 // ── lifecycle: start with Thunderbird and stay up ───────────────────────────
@@ -109,24 +124,42 @@ if (typeof document !== 'undefined' && document.body !== null) {
 }
 
 // ── incoming calls: a notification; answering hands the call to the browser
-api.notifications.onClicked.addListener(id => {
-  if (!id.startsWith(RING_PREFIX)) return
-  answerInBrowser(id.slice(RING_PREFIX.length)).catch((err: unknown) => { void notifyError(err) })
-})
+api.notifications.onClicked.addListener(id => { void onNotificationClicked(id) })
 
 /**
- * Answering hands the call to the browser: the ringing stops here (480
- * "Calling back from another device", so the caller's other forks keep
- * ringing and the caller is told why) and the PWA calls back at once, in the
- * same click. (A PWA that is already a
- * linked device and open rings by itself and can answer directly.)
+ * What a click on a notification does (the listener above calls only this;
+ * the test driver calls it too, since a headless Thunderbird cannot click).
+ * Returns the hand-off URL when a ringing call was answered.
+ */
+async function onNotificationClicked (id: string): Promise<string | undefined> {
+  if (!id.startsWith(RING_PREFIX)) return undefined
+  try {
+    return await answerInBrowser(id.slice(RING_PREFIX.length))
+  } catch (err) {
+    void notifyError(err)
+    return undefined
+  }
+}
+
+/**
+ * Answering hands the call to the browser. The hand-off link is built first:
+ * when that fails (no web-app address set, …) the call keeps ringing here
+ * and the error is shown. Only then the ringing stops (480 "Calling back
+ * from another device", so the caller's other forks keep ringing and the
+ * caller is told why) and the PWA calls back at once, in the same click. (A
+ * PWA that is already a linked device and open rings by itself and can
+ * answer directly.)
+ * @throws PwaAddressError | InvalidAddressError (the call still rings)
  */
 async function answerInBrowser (callId: string): Promise<string | undefined> {
   const call = ringing.get(callId)
   if (call === undefined) return undefined
+  const url = await handOffUrl(call.remote.aor)
+  if (ringing.get(callId) !== call) return undefined // ended meanwhile
   ringing.delete(callId)
   call.decline({ callBack: true })
-  return await handOffCall(call.remote.aor)
+  await openInBrowser(url)
+  return url
 }
 
 function ring (call: Call): void {
@@ -160,41 +193,139 @@ async function pwaBaseSetting (): Promise<string> {
   return v
 }
 
+interface PairedWebApp {
+  /** the web-app address the offer was handed to */
+  base: string
+  /** the paired browser's peer id, once it shows up in the roster */
+  peerId?: string
+  /** while the hand-off's offer is open: peer ids of the identity's devices when it was made */
+  before?: string[]
+  /** expiry of the hand-off's offer */
+  expiresAt?: number
+}
+
+/** Overlays whose offers and roster changes are followed (trackPairing). */
+const tracked = new WeakSet<Overlay>()
+/** true while a hand-off makes its own offer (which is not "an offer made elsewhere") */
+let makingHandoffOffer = false
+
 /**
- * Opens the PWA in the default browser to call `target`. When this add-on's
- * identity is primary and has no other device yet, the link also pairs the
- * browser as a linked device first (one click); otherwise the plain call link.
+ * Follows `overlay`'s pairing from the moment it exists: an offer made
+ * elsewhere (the options page's "Link a device") replaces the hand-off's, so
+ * a device joining after that is not the web app; a roster change while the
+ * hand-off's offer was the open one records the new device as the web app
+ * (webAppPaired). A new overlay (start, new identity) has no open offer: a
+ * hand-off offer remembered from before is void.
  */
-async function handOffCall (target: string): Promise<string> {
-  const base = await pwaBaseSetting()
-  const aor = normalizeAor(target)
-  let url = callHandoffUrl(base, aor)
-  const overlay = services?.overlay
-  if (overlay !== undefined && overlay.primary && overlay.status.online && overlay.devices().filter(d => !d.thisDevice).length === 0) {
-    try {
-      url = pairAndCallUrl(base, await overlay.createPairingOffer({ name: 'Browser' }), aor)
-    } catch (err) {
-      log.error('no pairing offer (%s): handing off the plain call link', (err as Error).message)
-    }
+async function trackPairing (overlay: Overlay): Promise<void> {
+  if (tracked.has(overlay)) return
+  tracked.add(overlay)
+  const create = overlay.createPairingOffer.bind(overlay)
+  overlay.createPairingOffer = async init => {
+    const offer = await create(init)
+    if (!makingHandoffOffer) await forgetOpenHandoffOffer()
+    return offer
   }
+  overlay.addEventListener('devices:change', () => {
+    void api.storage.local.get(PWA_BASE_KEY).then(async v => {
+      const base = v[PWA_BASE_KEY]
+      if (typeof base === 'string') await webAppPaired(pwaBase(base))
+    }).catch(() => {})
+  })
+  await forgetOpenHandoffOffer()
+}
+
+/** The hand-off's offer was replaced: a device joining now is not the web app. */
+async function forgetOpenHandoffOffer (): Promise<void> {
+  const stored = (await api.storage.local.get(PAIRED_KEY))[PAIRED_KEY] as PairedWebApp | undefined
+  if (stored?.before !== undefined) await api.storage.local.set({ [PAIRED_KEY]: { base: stored.base } satisfies PairedWebApp })
+}
+
+/**
+ * Whether the web app at `base` is a device of this identity: a browser
+ * paired through an offer handed to that address and still in the roster.
+ * While the hand-off's offer is open (not replaced, not expired), a new
+ * device is the one that used it.
+ */
+async function webAppPaired (base: string): Promise<boolean> {
+  const overlay = services?.overlay
+  if (overlay === undefined) return false
+  const stored = (await api.storage.local.get(PAIRED_KEY))[PAIRED_KEY] as PairedWebApp | undefined
+  if (stored?.base !== base) return false
+  const devices = overlay.devices().filter(d => !d.thisDevice).map(d => d.peerId)
+  if (stored.peerId !== undefined) return devices.includes(stored.peerId)
+  if (stored.before === undefined || (stored.expiresAt ?? 0) < Date.now()) return false
+  const fresh = devices.find(id => stored.before?.includes(id) !== true)
+  if (fresh === undefined) return false
+  await api.storage.local.set({ [PAIRED_KEY]: { base, peerId: fresh } satisfies PairedWebApp })
+  return true
+}
+
+/**
+ * The URL that opens the PWA to call `target`. When this add-on's identity
+ * is primary and the web app at the configured address has not been paired
+ * (whatever other devices exist), the link also pairs the browser as a
+ * linked device first (one click); otherwise the plain call link.
+ * @throws PwaAddressError | InvalidAddressError
+ */
+async function handOffUrl (target: string): Promise<string> {
+  const base = pwaBase(await pwaBaseSetting())
+  const aor = normalizeAor(target)
+  const url = callHandoffUrl(base, aor)
+  const overlay = services?.overlay
+  if (overlay === undefined || !overlay.primary || !overlay.status.online) return url
+  await trackPairing(overlay)
+  if (await webAppPaired(base)) return url
+  try {
+    const before = overlay.devices().map(d => d.peerId)
+    makingHandoffOffer = true
+    let offer: PairingOffer
+    try {
+      offer = await overlay.createPairingOffer({ name: 'Browser' })
+    } finally {
+      makingHandoffOffer = false
+    }
+    await api.storage.local.set({ [PAIRED_KEY]: { base, before, expiresAt: offer.expiresAt } satisfies PairedWebApp })
+    return pairAndCallUrl(base, offer, aor)
+  } catch (err) {
+    log.error('no pairing offer (%s): handing off the plain call link', (err as Error).message)
+    return url
+  }
+}
+
+async function openInBrowser (url: string): Promise<void> {
   handoffs.push(url)
   if (handoffs.length > HANDOFFS_KEPT) handoffs.shift()
   await api.windows.openDefaultBrowser(url)
+}
+
+/** Opens the PWA in the default browser to call `target` (handOffUrl). */
+async function handOffCall (target: string): Promise<string> {
+  const url = await handOffUrl(target)
+  await openInBrowser(url)
   return url
 }
 
-async function openChat (target: string): Promise<void> {
+async function openChat (target: string): Promise<number | undefined> {
   const aor = normalizeAor(target)
-  await api.windows.create({ url: api.runtime.getURL(`chat.html#${encodeURIComponent(aor)}`), type: 'popup', ...CHAT_WINDOW })
+  const w = await api.windows.create({ url: api.runtime.getURL(`chat.html#${encodeURIComponent(aor)}`), type: 'popup', ...CHAT_WINDOW })
+  if (w.id !== undefined) chatWindows.set(w.id, aor)
+  return w.id
 }
 
 // ── state for the pages and the test driver ────────────────────────────────
 function buddyView (b: AddressBookBuddy): BuddyView {
   const p = presence.get(b.aor)
-  return { aor: b.aor, name: b.name, presence: p.state, checkedAt: p.checkedAt }
+  return { aor: b.aor, name: b.name, presence: shownPresence(p, { online: services?.status.connected === true, now: Date.now() }), checkedAt: p.checkedAt }
 }
 
+/** State for the pages (hand-off URLs redacted). */
 function state (): ThunderbirdState {
+  return { ...fullState(), handoffs: handoffs.map(redactHandoff) }
+}
+
+/** TEST-ONLY reading (the driver): the hand-off URLs as opened, pairing offers included. */
+function fullState (): ThunderbirdState {
   const me = services?.me
   return {
     me: me !== undefined ? { aor: normalizeAor(me.email), displayName: me.displayName } : undefined,
@@ -206,9 +337,15 @@ function state (): ThunderbirdState {
   }
 }
 
-api.runtime.onMessage.addListener(raw => {
+/** Commands that change settings or read mail: only from the add-on's own pages, never from a script inside a message. */
+const PAGE_ONLY = new Set(['tb:set-pwa-base', 'tb:verify-from-inbox', 'tb:verify-request', 'tb:flush-transcripts'])
+
+api.runtime.onMessage.addListener((raw, sender) => {
   const m = asThunderbirdMessage(raw)
   if (m === undefined) return undefined
+  if (PAGE_ONLY.has(m.command) && (sender.id !== api.runtime.id || sender.tab !== undefined && !isExtensionUrl(sender.url))) {
+    return Promise.resolve({ ok: false, error: 'Not allowed from this sender', name: 'ForbiddenSenderError' })
+  }
   switch (m.command) {
     case 'tb:state':
       return directory.load().then(state)
@@ -223,9 +360,9 @@ api.runtime.onMessage.addListener(raw => {
       // a sip: link clicked in a displayed message: Peerline calls (in the browser)
       return handOffCall(m.uri).then(url => ({ ok: true, url }), (err: unknown) => { void notifyError(err); return { ok: false, error: (err as Error).message } })
     case 'tb:set-pwa-base':
-      return api.storage.local.set({ [PWA_BASE_KEY]: m.base }).then(() => ({ ok: true }))
+      return answer(async () => { await api.storage.local.set({ [PWA_BASE_KEY]: pwaBase(m.base) }) })
     case 'tb:flush-transcripts':
-      return transcripts.flush().then(headers => ({ ok: true, saved: headers.length }))
+      return transcripts.flush().then(headers => ({ ok: true, saved: headers.length }), (err: unknown) => ({ ok: false, error: (err as Error).message }))
     case 'tb:verify-find':
       return answer(async () => await requireServices().verification.find())
     case 'tb:verify-request':
@@ -250,6 +387,11 @@ async function answer (fn: () => Promise<unknown>): Promise<unknown> {
   }
 }
 
+/** A page of this add-on (extension pages in a tab or window carry `tab` too; scripts inside a message do not have an add-on URL). */
+function isExtensionUrl (url: string | undefined): boolean {
+  return url !== undefined && url.startsWith(api.runtime.getURL(''))
+}
+
 function requireServices (): AppServices {
   if (services?.me === undefined) throw new Error('Set up Peerline first (add-on options)')
   return services
@@ -263,6 +405,7 @@ async function verifyFromInbox (): Promise<unknown> {
   await verifyFromMail(api, {
     email: pending.email,
     since: pending.expiresAt - CA_MAIL_MAX_AGE_MS,
+    ...(typeof pending.caFrom === 'string' ? { from: pending.caFrom } : {}),
     confirm: async code => { await s.verification.confirm(pending.requestId, code) }
   })
   return await s.verification.state()
@@ -284,17 +427,20 @@ registerMailScript().catch((err: unknown) => { log.error('message display script
 const started = startDevice({ ring, webrtc: nativeWebRtc, deviceName: 'Peerline for Thunderbird' })
 started.then(s => {
   services = s
-  s.addEventListener('message:incoming', e => { transcripts.add(e.detail) })
-  s.addEventListener('status:change', () => { presence.tick() })
+  s.addEventListener('message:incoming', e => { transcripts.touch(e.detail.peer) })
+  const follow = (): void => {
+    if (s.overlay !== undefined) trackPairing(s.overlay).catch((err: unknown) => { log.error('pairing: %s', (err as Error).message) })
+  }
+  follow()
+  s.addEventListener('status:change', () => { presence.tick(); follow() })
+  s.addEventListener('session:change', follow)
   s.addEventListener('history:change', e => {
-    if (e.detail.kind !== 'message' || e.detail.peer === undefined) return
-    // sent messages reach the transcript once delivered (or failed)
-    void s.history.conversation(e.detail.peer, { limit: 5 }).then((recent: MessageRecord[]) => {
-      // only this run's messages: earlier ones were written by the run that sent them
-      for (const m of recent) if (m.direction === 'out' && m.at >= startedAt) transcripts.add(m)
-    }).catch(() => {})
+    // sent and received messages alike: the transcript is written from the history after its mark
+    if (e.detail.kind === 'message' && e.detail.peer !== undefined) transcripts.touch(e.detail.peer)
   })
   presence.start()
+  // what an earlier run did not write yet (Thunderbird quit before the timer)
+  transcripts.start().catch((err: unknown) => { log.error('transcripts at startup: %s', (err as Error).message) })
 }, (err: unknown) => { log.error('device did not start: %s', (err as Error).message) })
 directory.load().catch((err: unknown) => { log.error('address books: %s', (err as Error).message) })
 
@@ -305,15 +451,32 @@ export interface ThunderbirdHost {
     directory: BuddyDirectory
     presence: PresenceScheduler
     transcripts: TranscriptStore
+    /** TEST-ONLY reading: hand-off URLs unredacted */
+    fullState: () => ThunderbirdState
     handOffCall: (target: string) => Promise<string>
     answerInBrowser: (callId: string) => Promise<string | undefined>
+    onNotificationClicked: (id: string) => Promise<string | undefined>
+    openChat: (target: string) => Promise<number | undefined>
+    ringNotificationId: (callId: string) => string
     nativeWebRtc: boolean
     verifyFromInbox: () => Promise<unknown>
     services: () => AppServices | undefined
   }
 }
 (globalThis as ThunderbirdHost).peerlineThunderbird = {
-  state, directory, presence, transcripts, handOffCall, answerInBrowser, nativeWebRtc, verifyFromInbox, services: () => services
+  state,
+  fullState,
+  directory,
+  presence,
+  transcripts,
+  handOffCall,
+  answerInBrowser,
+  onNotificationClicked,
+  openChat,
+  ringNotificationId: callId => RING_PREFIX + callId,
+  nativeWebRtc,
+  verifyFromInbox,
+  services: () => services
 }
 
 if (__PEERLINE_TEST_HARNESS__ !== '' && typeof document !== 'undefined') {

@@ -41,3 +41,11 @@ export function callHandoffUrl (base: string, target: string): string {
 export function pairAndCallUrl (base: string, offer: PairingOffer, target: string): string {
   return `${pairingLink(offer, pwaBase(base))}?then=/call/sip:${normalizeAor(target)}`
 }
+
+/** A hand-off URL as the add-on's pages may see it: a pairing offer (its code is a secret) is cut off, the `then` route kept. */
+export function redactHandoff (url: string): string {
+  const i = url.indexOf('#/pair/')
+  if (i === -1) return url
+  const q = url.indexOf('?then=', i)
+  return `${url.slice(0, i)}#/pair/…${q === -1 ? '' : url.slice(q)}`
+}

@@ -52,6 +52,9 @@ export interface MessagePart { contentType?: string, body?: string, parts?: Mess
 
 export interface MessageList { id: string | null, messages: MessageHeader[] }
 
+/** runtime.onMessage's sender: `tab` is set for content and message display scripts. */
+export interface MessageSender { id?: string, url?: string, tab?: { id?: number } }
+
 interface Listenable<F> { addListener: (fn: F) => void, removeListener?: (fn: F) => void }
 
 export interface Messenger {
@@ -60,7 +63,7 @@ export interface Messenger {
     getURL: (p: string) => string
     getPlatformInfo: () => Promise<unknown>
     sendMessage: (m: unknown) => Promise<unknown>
-    onMessage: Listenable<(m: unknown, sender: { tab?: { id?: number } }) => Promise<unknown> | undefined>
+    onMessage: Listenable<(m: unknown, sender: MessageSender) => Promise<unknown> | undefined>
     onStartup: Listenable<() => void>
     onInstalled: Listenable<(details: unknown) => void>
   }
@@ -101,6 +104,7 @@ export interface Messenger {
   windows: {
     openDefaultBrowser: (url: string) => Promise<void>
     create: (d: { url: string, type?: 'popup' | 'normal', width?: number, height?: number }) => Promise<{ id?: number }>
+    onRemoved: Listenable<(windowId: number) => void>
   }
   tabs: { query: (q: Record<string, unknown>) => Promise<Array<{ id: number }>> }
   notifications: {

@@ -13,8 +13,12 @@
  * every 2 s): the visible ones (a screenful, ~20) stay within 2 min of fresh,
  * and the whole book is refreshed once every ~67 min (2,000 / 30). A lookup
  * is one DHT GET against a few supernodes, so the add-on adds ≤ 0.5 GET/s.
+ * What is shown (shownPresence): an answer older than PRESENCE_STALE_MS (a
+ * location record's lifetime) or any answer while the add-on is offline is
+ * 'unknown', never a stale "online"; the list says when each was checked.
  * Pure scheduling with injected lookup and clock: unit-tested in Node.
  */
+import { RECORD_TTL_MS } from '../../shared/overlay/constants.ts'
 import { logger } from '../../shared/util/logger.ts'
 
 const log = logger('thunderbird:presence')
@@ -25,6 +29,9 @@ export const PRESENCE_TTL_MS = 2 * 60_000
 export const PRESENCE_LOOKUPS_PER_MINUTE = 30
 /** Parallel lookups: two keep the queue moving when one supernode is slow without bursting. */
 export const PRESENCE_CONCURRENCY = 2
+
+/** An answer older than a location record's lifetime says nothing about now (RECORD_TTL_MS, 20 min). */
+export const PRESENCE_STALE_MS = RECORD_TTL_MS
 
 export type PresenceState = 'online' | 'offline' | 'unknown'
 
@@ -158,4 +165,17 @@ export class PresenceScheduler {
     e.checkedAt = this.now()
     if (changed) this.components.onChange(aor, { ...e })
   }
+}
+
+/** The state to show for `entry`: 'unknown' while offline or when the answer is older than PRESENCE_STALE_MS. */
+export function shownPresence (entry: PresenceEntry, init: { online: boolean, now: number, staleMs?: number }): PresenceState {
+  if (!init.online || entry.checkedAt === 0 || init.now - entry.checkedAt > (init.staleMs ?? PRESENCE_STALE_MS)) return 'unknown'
+  return entry.state
+}
+
+/** "checked N min ago" for the buddy list ('' when never checked). */
+export function checkedAgo (checkedAt: number, now: number): string {
+  if (checkedAt === 0) return ''
+  const min = Math.floor(Math.max(0, now - checkedAt) / 60_000)
+  return min === 0 ? 'checked just now' : `checked ${min} min ago`
 }

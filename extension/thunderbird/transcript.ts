@@ -51,9 +51,41 @@ function line (m: MessageRecord, input: TranscriptInput): string {
   return `[${when}] ${who}${note}: ${m.body.replace(/\r?\n/g, '\n    ')}`
 }
 
+/** RFC 5322 / 2045 line limit (characters before CRLF) for a body sent as 8bit. */
+const MAX_8BIT_LINE = 998
+/** RFC 2045 §6.7: encoded lines at most 76 characters, the soft break '=' included. */
+const QP_LINE = 76
+
+/** Quoted-printable (RFC 2045 §6.7) of UTF-8 text with LF line ends; CRLF line ends out. */
+export function quotedPrintable (text: string): string {
+  const enc = new TextEncoder()
+  return text.split('\n').map(lineText => {
+    const bytes = enc.encode(lineText)
+    const tokens: string[] = []
+    bytes.forEach((b, i) => {
+      const last = i === bytes.length - 1
+      const plain = (b >= 33 && b <= 126 && b !== 61) || ((b === 32 || b === 9) && !last)
+      tokens.push(plain ? String.fromCharCode(b) : `=${b.toString(16).toUpperCase().padStart(2, '0')}`)
+    })
+    const out: string[] = []
+    let cur = ''
+    for (const t of tokens) {
+      if (cur.length + t.length > QP_LINE - 1) { out.push(cur + '='); cur = '' }
+      cur += t
+    }
+    out.push(cur)
+    return out.join('\r\n')
+  }).join('\r\n')
+}
+
+/** Whether the body needs quoted-printable: a line too long for 8bit or ending in white space (which transports strip). */
+function needsQuotedPrintable (body: string): boolean {
+  return body.split('\n').some(l => /[ \t]$/.test(l) || new TextEncoder().encode(l).length > MAX_8BIT_LINE)
+}
+
 /**
- * The raw message (CRLF line ends, UTF-8 body, quoted-printable not needed:
- * 8bit is accepted by Thunderbird's import).
+ * The raw message (CRLF line ends, UTF-8 body; 8bit, or quoted-printable
+ * when a line is too long or ends in white space).
  * @example transcriptMessage({ me, peer, messages }) // 'From: …\r\nSubject: Peerline chat with bob@example.org…'
  */
 export function transcriptMessage (input: TranscriptInput): string {
@@ -65,6 +97,7 @@ export function transcriptMessage (input: TranscriptInput): string {
   const to = from === input.peer ? input.me : input.peer
   const peerName = input.peer.displayName !== undefined && input.peer.displayName !== '' ? `${input.peer.displayName} (${input.peer.aor})` : input.peer.aor
   const body = input.messages.map(m => line(m, input)).join('\n') + '\n'
+  const qp = needsQuotedPrintable(body)
   const headers = [
     `From: ${mailbox(from)}`,
     `To: ${mailbox(to)}`,
@@ -74,9 +107,9 @@ export function transcriptMessage (input: TranscriptInput): string {
     `References: ${threadRootId(input.peer.aor)}`,
     `In-Reply-To: ${threadRootId(input.peer.aor)}`,
     'MIME-Version: 1.0',
-    'Content-Type: text/plain; charset=UTF-8; format=flowed',
-    'Content-Transfer-Encoding: 8bit',
+    'Content-Type: text/plain; charset=UTF-8',
+    `Content-Transfer-Encoding: ${qp ? 'quoted-printable' : '8bit'}`,
     `X-Peerline-Peer: ${input.peer.aor}`
   ]
-  return headers.join('\r\n') + '\r\n\r\n' + body.replace(/\n/g, '\r\n')
+  return headers.join('\r\n') + '\r\n\r\n' + (qp ? quotedPrintable(body) : body.replace(/\n/g, '\r\n'))
 }

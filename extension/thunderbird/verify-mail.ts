@@ -2,9 +2,11 @@
  * Completing email verification inside Thunderbird (issue "Trust",
  * Thunderbird bonus): after the user asked a CA for a code and agreed that
  * Peerline may look, the add-on reads the CA's message from the user's mail
- * and sends the code back. Only messages with the CA's subject, addressed to
- * the identity's address and received since the request window opened are
- * read, and only their text.
+ * and sends the code back. Only messages with the CA's subject, from the
+ * CA's From address (when the CA states it), with the identity's address
+ * among the recipients and received since the request window opened are
+ * read, and only their text. At most CA_MAIL_MAX_TRIES codes are tried, so
+ * mails forged to look like the CA's cannot use up the CA's attempts.
  */
 import { findCaCode } from '../../shared/identity/ca-protocol.ts'
 import { logger } from '../../shared/util/logger.ts'
@@ -16,6 +18,8 @@ const log = logger('thunderbird:verify-mail')
 export const CA_MAIL_SUBJECT = 'Your Peerline verification code'
 /** How far back a CA mail may be: longer than any CA's code lifetime (default 15 min). */
 export const CA_MAIL_MAX_AGE_MS = 60 * 60_000
+/** Codes tried per verification: the newest CA mail and one older (the CA allows 5 attempts; 3 are left for typing). */
+export const CA_MAIL_MAX_TRIES = 2
 /** How long to wait for the mail to arrive after the user agreed. */
 export const CA_MAIL_WAIT_MS = 5 * 60_000
 /** Pause between looks at the mail folders while waiting (mail checks are minutes apart anyway). */
@@ -37,12 +41,25 @@ function textOf (part: MessagePart): string {
   return [own, ...(part.parts ?? []).map(textOf)].join('\n')
 }
 
-function addressedTo (h: MessageHeader, email: string): boolean {
-  return h.recipients === undefined || h.recipients.some(r => r.toLowerCase().includes(email.toLowerCase()))
+/** The bare address of `Name <a@b>` or `a@b`, lower case. */
+export function mailAddress (s: string): string {
+  const m = /<([^<>\s]+)>/.exec(s)
+  return (m !== null ? m[1] as string : s).trim().toLowerCase()
+}
+
+/** `email` is one of the recipients (a mail without recipients is not addressed to anyone). */
+export function addressedTo (h: Pick<MessageHeader, 'recipients'>, email: string): boolean {
+  const want = email.trim().toLowerCase()
+  return (h.recipients ?? []).some(r => mailAddress(r) === want)
+}
+
+/** The mail's author is `from` (the CA's From address); any author when the CA did not state one. */
+export function fromCa (h: Pick<MessageHeader, 'author'>, from: string | undefined): boolean {
+  return from === undefined || mailAddress(h.author) === mailAddress(from)
 }
 
 /** Codes found in CA mails to `email` since `since`, newest first. */
-export async function findVerificationCodes (api: MailApi, init: { email: string, since: number }): Promise<string[]> {
+export async function findVerificationCodes (api: MailApi, init: { email: string, since: number, from?: string }): Promise<string[]> {
   let page = await api.messages.query({ subject: CA_MAIL_SUBJECT, fromDate: new Date(init.since) })
   const headers: MessageHeader[] = []
   for (;;) {
@@ -53,7 +70,7 @@ export async function findVerificationCodes (api: MailApi, init: { email: string
   headers.sort((a, b) => new Date(b.date ?? 0).getTime() - new Date(a.date ?? 0).getTime())
   const codes: string[] = []
   for (const h of headers) {
-    if (!h.subject.includes(CA_MAIL_SUBJECT) || !addressedTo(h, init.email)) continue
+    if (!h.subject.includes(CA_MAIL_SUBJECT) || !addressedTo(h, init.email) || !fromCa(h, init.from)) continue
     let text: string
     try {
       text = textOf(await api.messages.getFull(h.id))
@@ -75,6 +92,8 @@ export interface InboxVerificationInit {
   email: string
   /** the earliest time the mail can have arrived */
   since: number
+  /** the CA's From address (its `info` answer), when it stated one */
+  from?: string
   /** tries one code; resolves when the CA accepted it, rejects with its error otherwise */
   confirm: (code: string) => Promise<void>
   waitMs?: number
@@ -94,6 +113,7 @@ export async function verifyFromMail (api: MailApi, init: InboxVerificationInit)
     init.signal?.throwIfAborted()
     for (const code of await findVerificationCodes(api, init)) {
       if (tried.has(code)) continue
+      if (tried.size >= CA_MAIL_MAX_TRIES) throw new NoVerificationMailError(`${CA_MAIL_MAX_TRIES} codes from mails looking like the CA's were refused: type the code from the CA's mail in`)
       tried.add(code)
       try {
         await init.confirm(code)

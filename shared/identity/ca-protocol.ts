@@ -3,7 +3,7 @@
  * device and a supernode that runs a CA. One request and one response per
  * libp2p stream, each a length-prefixed UTF-8 JSON frame:
  *
- *   → { op: 'info' }                                ← { ok: true, ca }
+ *   → { op: 'info' }                                ← { ok: true, ca, from? }
  *   → { op: 'request', email, key, ts, proof }      ← { ok: true, requestId, expiresAt }
  *   → { op: 'confirm', requestId, code }            ← { ok: true, certificate, ca }
  *   ← { ok: false, error: '<ErrorName>', message }  for any failure
@@ -38,6 +38,9 @@ export const CA_CODE_LINE_PREFIX = 'Peerline verification code: '
 /** A request's `ts` may differ from the CA's clock by this much (replayed proofs expire). */
 export const CA_PROOF_MAX_AGE_MS = CLOCK_SKEW_MS
 
+/** Longest `from` taken from an info answer: an RFC 5321 path (256) plus a display name. */
+const MAX_CA_FROM_LENGTH = 512
+
 /** requestId: 128 random bits, base64url (22 characters). */
 export const CA_REQUEST_ID_LENGTH = 22
 
@@ -47,7 +50,8 @@ export type CaRequest =
   | { op: 'confirm', requestId: string, code: string }
 
 export type CaResponse =
-  | { ok: true, ca: CaCertificate }
+  /** `from`: the From address of the CA's mails (optional: lets a mail client tell the CA's mail from forgeries) */
+  | { ok: true, ca: CaCertificate, from?: string }
   | { ok: true, requestId: string, expiresAt: number }
   | { ok: true, certificate: IdentityCertificate, ca: CaCertificate }
   | { ok: false, error: string, message: string }
@@ -190,7 +194,7 @@ export function parseCaResponse (frame: Uint8Array, op: CaRequest['op']): Extrac
   try {
     switch (op) {
       case 'info':
-        return { ok: true, ca: parseCaCertificate(obj.ca) }
+        return { ok: true, ca: parseCaCertificate(obj.ca), ...(typeof obj.from === 'string' && obj.from.length > 0 && obj.from.length <= MAX_CA_FROM_LENGTH ? { from: obj.from } : {}) }
       case 'request':
         return {
           ok: true,

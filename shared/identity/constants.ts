@@ -73,7 +73,10 @@ export const POLY1305_TAG_LENGTH = 16
 /** Devices one identity can have at once; matches the location record's device limit (shared/overlay MAX_DEVICES). */
 export const MAX_ROSTER_DEVICES = 8
 
-/** Revocations a roster remembers (newest kept); older revoked devices have expired certificates anyway (DEVICE_CERT_VALIDITY_MS). */
+/**
+ * Revocations a roster names (newest kept). A device revoked before the newest 16 is no longer named, but it stays
+ * refused as long as it is absent from the roster (DeviceNotInRosterError) wherever a roster of the identity is known.
+ */
 export const MAX_REVOKED_DEVICES = 16
 
 /** The primary renews a device certificate this long before it expires, so a device that is offline a few days stays valid. */

@@ -168,7 +168,7 @@ export class IdentityStore {
       const identity = await this.#read()
       if (identity === undefined) throw new NoIdentityError()
       const next: StoredIdentity = { ...identity }
-      if (update.roster !== undefined && (identity.roster === undefined || update.roster.seq >= identity.roster.seq)) next.roster = update.roster
+      if (update.roster !== undefined && (identity.roster === undefined || update.roster.seq > identity.roster.seq)) next.roster = update.roster
       if (update.deviceCertificate !== undefined) next.deviceCertificate = update.deviceCertificate
       const checked = validateStoredIdentity(next)
       await this.#write(checked)

@@ -31,6 +31,8 @@ export interface CaInfo {
   /** the supernode answering for it */
   peerId: string
   ca: CaCertificate
+  /** the From address of the CA's mails, when it says */
+  from?: string
 }
 
 export interface CaPendingRequest {
@@ -97,7 +99,7 @@ export async function caInfo (node: CaNode, peerId?: string, options: Signal & {
   }
   const res = await exchange(node, peerId, { op: 'info' }, options)
   if (!('ca' in res) || 'certificate' in res) throw new MalformedCaMessageError('The CA answered "info" with something else')
-  return { peerId, ca: res.ca }
+  return { peerId, ca: res.ca, ...('from' in res && res.from !== undefined ? { from: res.from } : {}) }
 }
 
 /**

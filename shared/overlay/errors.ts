@@ -57,3 +57,10 @@ export class InvalidMultiaddrError extends Error {
   override name = 'InvalidMultiaddrError'
   constructor (message = 'Not a valid multiaddr') { super(message) }
 }
+
+/** A roster change (revocation, pairing) could not be saved on this device; it was not applied or published. */
+export class RosterNotSavedError extends Error {
+  static override name = 'RosterNotSavedError'
+  override name = 'RosterNotSavedError'
+  constructor (message = 'The device list could not be saved on this device', options?: ErrorOptions) { super(message, options) }
+}

@@ -24,7 +24,7 @@ import {
   rosterRevocation, verifyDeviceCertificate, verifyDeviceRoster, verifyIdentityCertificate, DeviceRevokedError,
   IdentityExistsError, NotPrimaryDeviceError, DEVICE_CERT_RENEW_BEFORE_MS
 } from '../identity/index.ts'
-import type { DeviceCertificate, DeviceRoster, IdentityStore, RevokedDevice, StoredIdentity } from '../identity/index.ts'
+import type { DeviceCertificate, DeviceRoster, IdentityStorage, IdentityStore, RevokedDevice, StoredIdentity } from '../identity/index.ts'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 import { logger } from '../util/logger.ts'
@@ -33,7 +33,7 @@ import {
   CLOCK_SKEW_MS, LOOKUP_TIMEOUT_MS, MAX_DEVICES, RECORD_TTL_MS, REPUBLISH_BEFORE_EXPIRY_MS, ROSTER_CHECK_LOOKUP_TIMEOUT_MS,
   PUBLISH_CHECK_DELAY_MS, PUBLISH_CHECK_RETRIES, ROSTER_CHECK_TTL_MS, ROSTER_RECHECK_MIN_MS
 } from './constants.ts'
-import { NotFoundError, OfflineError, StaleRecordError } from './errors.ts'
+import { NotFoundError, OfflineError, RosterNotSavedError, StaleRecordError } from './errors.ts'
 import { createOverlayNode } from './node.ts'
 import type { OverlayLibp2p } from './node.ts'
 import { PairingHost, requestPairing } from './pairing.ts'
@@ -42,6 +42,15 @@ import { createLocationRecord, encodeLocationRecord, isNewer, locationKey, roste
 import type { DeviceEntry, LocationRecord, ValidateRecordOptions } from './record.ts'
 
 const log = logger('overlay')
+/** Addresses whose newest roster is kept in `rosterStorage` (the most recently learnt; ~1–5 KB each). */
+const MAX_PERSISTED_ROSTERS = 256
+/** Format tag of what `rosterStorage` holds. */
+const ROSTER_STORAGE_FORMAT = 'peerline-known-rosters'
+
+/** Delay before trying a failed publish again. */
+const REPUBLISH_RETRY_MS = 5_000
+
+interface PersistedRoster { roster: DeviceRoster, seq: number, at: number }
 
 export interface OverlayStatus {
   online: boolean
@@ -81,6 +90,8 @@ export interface OverlayEvents {
   'device:revoked': CustomEvent<DeviceRevokedDetail>
   /** the identity's device roster changed (paired, revoked, renewed) */
   'devices:change': CustomEvent<DeviceRoster>
+  /** a device roster could not be saved on this device (RosterNotSavedError) */
+  'devices:error': CustomEvent<Error>
 }
 
 export interface OverlayInit {
@@ -101,6 +112,11 @@ export interface OverlayInit {
   republishBeforeExpiryMs?: number
   /** how long a roster learnt from a lookup settles whether a device may call (tests shorten it) */
   rosterCheckTtlMs?: number
+  /**
+   * where the newest roster and record seq seen per address are kept across restarts (one text value),
+   * so a replayed older roster is refused and a revoked device stays refused after its record expired
+   */
+  rosterStorage?: IdentityStorage
   /** pairing offer lifetime and wrong-code limit (tests shorten them); see pairing.ts for the defaults */
   pairing?: { ttlMs?: number, maxAttempts?: number, timeoutMs?: number }
   /** keep loopback/private addresses (tests, `npm start`); default true */
@@ -134,6 +150,8 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
   /** the newest roster of this device's own identity */
   private roster?: DeviceRoster
   private revoked = false
+  /** a revocation was saved while offline: publish as soon as a supernode is connected */
+  private publishWhenOnline = false
   private pairing?: PairingHost
   /** serialises publish and roster changes: two at once would each overwrite the other's entries */
   private queue: Promise<unknown> = Promise.resolve()
@@ -143,6 +161,9 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
   /** rosters learnt by lookups, per AOR, for judging calls from devices */
   private readonly rosters = new Map<string, KnownRoster>()
   private readonly rosterLookups = new Map<string, Promise<KnownRoster>>()
+  /** loads `rosterStorage` once; saving is serialised behind it */
+  private knownLoaded?: Promise<void>
+  private knownSaving: Promise<void> = Promise.resolve()
   /** why the DHT validator refused records, per key, during lookups */
   private readonly rejections = new Map<string, Error>()
   private lastStatus: OverlayStatus = { online: false, supernodes: 0 }
@@ -246,6 +267,7 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
    */
   async lookup (address: string, options: AbortOptions = {}): Promise<LocationRecord> {
     const aor = normalizeAor(address)
+    await this.loadKnownRosters()
     const best = await this.find(aor, options)
     const seenRoster = this.seenRoster.get(aor)
     const order = seenRoster != null ? rosterOrder(best, { roster: seenRoster }) : 0
@@ -259,8 +281,11 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
     // a newer roster may come from a device whose clock is behind: its seq counts from here
     this.seen.set(aor, order > 0 ? best.seq : Math.max(seen, best.seq))
     this.seenRoster.set(aor, { identity: best.roster.identity, seq: best.roster.seq })
+    const before = this.rosters.get(aor)?.roster
     this.rosters.set(aor, { roster: best.roster, at: Date.now() })
     if (this.isOwn(aor, best)) this.learnOwnRoster(best.roster)
+    // written when the roster changed, not on every lookup (presence looks contacts up often)
+    if (before?.sig !== best.roster.sig) this.saveKnownRosters()
     return best
   }
 
@@ -316,7 +341,11 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
     const identity = this.requirePrimary()
     if (!this.lastStatus.online) throw new OfflineError('Cannot offer pairing: not connected to any supernode')
     if (this.pairing == null) {
-      const host = new PairingHost(this.node, { ...this.init.pairing, grant: async (peerId, name) => await this.grantDevice(peerId, name) })
+      const host = new PairingHost(this.node, {
+        ...this.init.pairing,
+        grant: async (peerId, name) => await this.grantDevice(peerId, name),
+        canGrant: peerId => { this.checkDeviceLimit(peerId) }
+      })
       await host.start()
       this.pairing = host
     }
@@ -326,6 +355,12 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
 
   /** Cancels the open pairing offer, if any. */
   cancelPairingOffer (): void { this.pairing?.cancel() }
+
+  /** The open pairing offer (not used, cancelled or expired), if any. */
+  currentPairingOffer (): PairingOffer | undefined { return this.pairing?.current() }
+
+  /** Roster seq of the record this device last published (a revocation is out once this reaches its seq). */
+  get publishedRosterSeq (): number | undefined { return this.published?.roster.seq }
 
   /**
    * Joins the identity of the primary device that made `offer`: sends the
@@ -383,9 +418,20 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
         devices: base.devices.filter(d => d.peerId !== peerId),
         revoked: [...base.revoked, { peerId, name: cert.name, revokedAt: Date.now() }]
       })
-      await this.adoptRoster(roster)
+      await this.adoptRoster(roster, { mustSave: true })
       log('revoked device "%s" (%s), roster %d', cert.name, peerId, roster.seq)
-      if (this.lastStatus.online) await this.publishNow(options)
+      if (!this.lastStatus.online) {
+        this.publishWhenOnline = true
+        return roster
+      }
+      try {
+        await this.publishNow(options)
+      } catch (err) {
+        // saved here; published by the retry (other devices learn it then): see publishedRosterSeq
+        log('publishing the revocation failed, retrying: %s', (err as Error).message)
+        this.safeDispatch('publish:error', err as Error)
+        this.retryPublishSoon()
+      }
       return roster
     })
   }
@@ -399,12 +445,14 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
    */
   async deviceStanding (aor: string, identityKey: string, peerId: string, options: AbortOptions = {}): Promise<DeviceStanding> {
     const ttl = this.init.rosterCheckTtlMs ?? ROSTER_CHECK_TTL_MS
+    await this.loadKnownRosters()
     const now = Date.now()
     const own = this.init.identity != null && normalizeAor(this.init.identity.email) === aor && this.roster != null
     const known: KnownRoster | undefined = own ? { roster: this.roster, at: now } : this.rosters.get(aor)
     const verdict = judge(known?.roster, identityKey, peerId)
     const age = known == null ? Infinity : now - known.at
     if (age < ttl) {
+      // fail open only when nothing at all is known of the address (no record was ever found): the certificate checks still apply
       if (verdict == null && known?.roster == null) return { ok: true, known: false }
       if (verdict != null && (verdict.ok || verdict.reason !== 'DeviceNotInRosterError')) return verdict
       // not listed: a device paired a moment ago is in a newer roster, unless we just looked
@@ -416,6 +464,8 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
     } catch (err) {
       log('roster lookup of %s failed: %s', aor, (err as Error).message)
     }
+    // a failed or replayed lookup falls back to the roster already known (fails closed for a revoked or unlisted device);
+    // open only when no roster of this identity key is known at all
     return judge(fresh?.roster, identityKey, peerId) ?? verdict ?? { ok: true, known: false }
   }
 
@@ -451,7 +501,10 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
       if (cert.notAfter + CLOCK_SKEW_MS < now || cert.notBefore - CLOCK_SKEW_MS > now) continue
       devices.push({ peerId: cert.peerId, certificate: cert, addrs: entry.addrs, publishedAt })
     }
-    const seq = Math.max(this.lastSeq + 1, now, (existing?.seq ?? 0) + 1)
+    // seqs are times; one further ahead than the clock skew (a bogus existing seq, or a clock that jumped back) is not followed,
+    // validators refuse a seq beyond issuedAt + CLOCK_SKEW_MS
+    const ceiling = now + CLOCK_SKEW_MS
+    const seq = Math.max(now, ...[this.lastSeq + 1, (existing?.seq ?? 0) + 1].filter(s => s <= ceiling))
     this.lastSeq = seq
     const record = createLocationRecord({
       ...(this.primary ? { identity: identityKeyPair(identity) } : { device: this.deviceSigningKey() }),
@@ -601,13 +654,30 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
     return createDeviceRoster({ identity: identityKeyPair(this.requirePrimary()), seq: 1, devices: [this.ownCertificate()] })
   }
 
-  /** Keeps a roster this device issued or received, saves it, tells listeners. */
-  private async adoptRoster (roster: DeviceRoster): Promise<void> {
+  /**
+   * Keeps a roster this device issued or received, saves it, tells listeners.
+   * A failed save is reported ('devices:error'); with `mustSave` (a change made
+   * here: revocation, pairing) the roster is then not taken and the error is
+   * thrown, so nothing unsaved gets published.
+   */
+  private async adoptRoster (roster: DeviceRoster, options: { mustSave?: boolean } = {}): Promise<void> {
     if (this.roster != null && roster.seq < this.roster.seq) return
-    this.roster = roster
-    const identity = this.init.identity
-    if (identity != null) this.init.identity = { ...identity, roster }
-    await this.init.identityStore?.updateDevices({ roster }).catch(err => { log.error('saving the device roster failed: %s', (err as Error).message) })
+    const take = (): void => {
+      this.roster = roster
+      const identity = this.init.identity
+      if (identity != null) this.init.identity = { ...identity, roster }
+    }
+    // a roster found in the DHT is taken at once: a publish running now must not use the older one
+    if (options.mustSave !== true) take()
+    try {
+      await this.init.identityStore?.updateDevices({ roster })
+    } catch (err) {
+      const e = new RosterNotSavedError(`Saving the device list (roster ${roster.seq}) failed: ${(err as Error).message}`, { cause: err })
+      log.error('%s', e.message)
+      this.safeDispatch('devices:error', e)
+      if (options.mustSave === true) throw e
+    }
+    if (options.mustSave === true) take()
     this.safeDispatch('devices:change', roster)
   }
 
@@ -626,6 +696,31 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
       return
     }
     if (mine != null && roster.seq <= mine.seq) return
+    if (mine != null && this.primary) {
+      // another holder of the identity key (a backup restored twice) issued this roster without knowing of a
+      // revocation made here: the device must not come back, so revoke it again on top (seq + 1)
+      const lost = mine.revoked.filter(r => {
+        const cert = rosterDevice(roster, r.peerId)
+        return cert != null && cert.notBefore <= r.revokedAt
+      })
+      if (lost.length > 0) {
+        const gone = new Set(lost.map(r => r.peerId))
+        try {
+          const fixed = createDeviceRoster({
+            identity: identityKeyPair(identity),
+            seq: roster.seq + 1,
+            devices: roster.devices.filter(d => !gone.has(d.peerId)),
+            revoked: [...roster.revoked, ...lost]
+          })
+          log('roster %d of %s lacks %d revocation(s) made here: re-applied as roster %d', roster.seq, identity.email, lost.length, fixed.seq)
+          this.adoptRoster(fixed).catch(() => {})
+          if (this.published != null) queueMicrotask(() => { this.republish() })
+          return
+        } catch (err) {
+          log.error('cannot re-apply revocations to roster %d of %s: %s', roster.seq, identity.email, (err as Error).message)
+        }
+      }
+    }
     this.adoptRoster(roster).catch(() => {})
     if (!this.primary && rosterDevice(roster, this.peerId) == null) this.markRevoked(roster)
   }
@@ -648,7 +743,7 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
     return await this.exclusive(async () => {
       const base = this.roster ?? this.rosterWithSelf()
       const others = base.devices.filter(d => d.peerId !== peerId)
-      if (others.length >= MAX_DEVICES) throw new TypeError(`This identity already has ${MAX_DEVICES} devices: revoke one first`)
+      this.checkDeviceLimit(peerId)
       const deviceCertificate = issueDeviceCertificate({ identity: keys, peerId, name })
       const roster = createDeviceRoster({
         identity: keys,
@@ -656,12 +751,18 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
         devices: [...others, deviceCertificate],
         revoked: base.revoked.filter(r => r.peerId !== peerId)
       })
-      await this.adoptRoster(roster)
+      await this.adoptRoster(roster, { mustSave: true })
       log('paired device "%s" (%s), roster %d', deviceCertificate.name, peerId, roster.seq)
       // others learn the new roster from the record; not waited for: the new device is waiting for its answer
       if (this.published != null) queueMicrotask(() => { this.republish() })
       return { identityCertificate: identity.certificate, deviceCertificate, roster, displayName: identity.displayName }
     })
+  }
+
+  /** @throws TypeError when the identity already has MAX_DEVICES devices besides `peerId` */
+  private checkDeviceLimit (peerId: string): void {
+    const others = (this.roster?.devices ?? [this.ownCertificate()]).filter(d => d.peerId !== peerId)
+    if (others.length >= MAX_DEVICES) throw new TypeError(`This identity already has ${MAX_DEVICES} devices: revoke one first`)
   }
 
   private async refreshOwnRoster (options: AbortOptions): Promise<void> {
@@ -723,7 +824,9 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
         record => ({ roster: record.roster, at: Date.now() }),
         (err: Error) => {
           if (err.name !== 'NotFoundError') throw err
-          const none: KnownRoster = { at: Date.now() }
+          // the record expired: the roster seen before still says who was revoked
+          const prev = this.rosters.get(aor)?.roster
+          const none: KnownRoster = { ...(prev != null ? { roster: prev } : {}), at: Date.now() }
           this.rosters.set(aor, none)
           return none
         }
@@ -731,6 +834,54 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
       this.rosterLookups.set(aor, pending)
     }
     return await pending
+  }
+
+  /** Takes the rosters and seqs kept in `rosterStorage` (once; unreadable entries are skipped). */
+  private async loadKnownRosters (): Promise<void> {
+    const storage = this.init.rosterStorage
+    if (storage == null) return
+    this.knownLoaded ??= (async () => {
+      let data: unknown
+      try {
+        const text = await storage.read()
+        if (text == null) return
+        data = JSON.parse(text)
+      } catch (err) {
+        log.error('known rosters unreadable, starting without them: %s', (err as Error).message)
+        return
+      }
+      const entries = (data as { format?: unknown, rosters?: unknown })?.rosters
+      if ((data as { format?: unknown })?.format !== ROSTER_STORAGE_FORMAT || typeof entries !== 'object' || entries == null) return
+      for (const [aor, value] of Object.entries(entries as Record<string, PersistedRoster>)) {
+        try {
+          const roster = verifyDeviceRoster(value.roster, { identityKey: (value.roster as { identity: string }).identity })
+          if (!Number.isSafeInteger(value.seq) || this.rosters.get(aor)?.roster != null) continue
+          this.seen.set(aor, Math.max(this.seen.get(aor) ?? 0, value.seq))
+          this.seenRoster.set(aor, { identity: roster.identity, seq: roster.seq })
+          // at 0: old enough to be looked up again, still the fallback when the lookup fails
+          this.rosters.set(aor, { roster, at: 0 })
+        } catch (err) {
+          log('skipping a stored roster of %s: %s', aor, (err as Error).message)
+        }
+      }
+    })()
+    await this.knownLoaded
+  }
+
+  /** Writes the newest rosters and seqs seen (the MAX_PERSISTED_ROSTERS most recent), one write at a time. */
+  private saveKnownRosters (): void {
+    const storage = this.init.rosterStorage
+    if (storage == null) return
+    this.knownSaving = this.knownSaving.then(async () => {
+      await this.knownLoaded
+      const entries = [...this.rosters.entries()]
+        .filter((e): e is [string, { roster: DeviceRoster, at: number }] => e[1].roster != null)
+        .sort((a, b) => b[1].at - a[1].at)
+        .slice(0, MAX_PERSISTED_ROSTERS)
+      const rosters: Record<string, PersistedRoster> = {}
+      for (const [aor, known] of entries) rosters[aor] = { roster: known.roster, seq: this.seen.get(aor) ?? 0, at: known.at }
+      await storage.write(JSON.stringify({ format: ROSTER_STORAGE_FORMAT, rosters }))
+    }).catch(err => { log.error('saving known rosters failed: %s', (err as Error).message) })
   }
 
   private isOwn (aor: string, record: LocationRecord): boolean {
@@ -768,10 +919,14 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
       log('republish failed: %s', (err as Error).message)
       this.safeDispatch('publish:error', err as Error)
       if (this.revoked) return
-      // try again soon: being unreachable is worse than a few extra puts
-      clearTimeout(this.republishTimer)
-      this.republishTimer = setTimeout(() => { this.republish() }, 5_000)
+      this.retryPublishSoon()
     })
+  }
+
+  /** Tries to publish again soon: being unreachable (or a revocation not out) is worse than a few extra puts. */
+  private retryPublishSoon (): void {
+    clearTimeout(this.republishTimer)
+    this.republishTimer = setTimeout(() => { this.republish() }, REPUBLISH_RETRY_MS)
   }
 
   private readonly addressesChanged = (): void => {
@@ -787,7 +942,11 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
   private readonly updateStatus = (): void => {
     const supernodes = this.supernodes().length
     this.setStatus({ online: supernodes > 0, supernodes })
-    if (supernodes > 0 && this.published != null && this.published.expiresAt < Date.now()) this.republish()
+    if (supernodes > 0 && this.publishWhenOnline) {
+      // a roster change (revocation) made while offline
+      this.publishWhenOnline = false
+      this.republish()
+    } else if (supernodes > 0 && this.published != null && this.published.expiresAt < Date.now()) this.republish()
   }
 
   private setStatus (status: OverlayStatus): void {

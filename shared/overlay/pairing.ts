@@ -191,6 +191,8 @@ interface ActiveOffer {
 export interface PairingHostInit {
   /** issues the certificate and new roster for a device; called once per successful pairing */
   grant: (peerId: string, name: string) => Promise<PairingGrant>
+  /** throws when the device cannot be added (device limit); checked before the offer is used up */
+  canGrant?: (peerId: string) => void
   maxAttempts?: number
   ttlMs?: number
   timeoutMs?: number
@@ -286,6 +288,7 @@ export class PairingHost {
       }
       throw new PairingCodeError(`The pairing code is wrong (${left} ${left === 1 ? 'try' : 'tries'} left)`)
     }
+    this.init.canGrant?.(remotePeer)
     a.state = 'used'
     const requested = typeof request.name === 'string' ? request.name.trim() : ''
     const name = (requested !== '' ? requested : (a.name ?? '')).slice(0, MAX_DEVICE_NAME_LENGTH)

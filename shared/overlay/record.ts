@@ -94,20 +94,43 @@ export function createLocationRecord (init: CreateRecordInit): LocationRecord {
     const certs = init.devices.map(d => d.certificate).filter(c => c.identity === own)
     roster = createDeviceRoster({ identity: init.identity, seq: 1, devices: certs, now })
   }
-  const unsigned: Omit<LocationRecord, 'sig'> = {
+  const base: Omit<LocationRecord, 'sig' | 'devices'> = {
     v: 1,
     aor: normalizeAor(init.certificate.email),
     certificate: init.certificate,
     roster,
     signer: init.device != null && init.identity == null ? init.device.peerId : 'identity',
-    devices: init.devices.slice(0, MAX_DEVICES).map(d => ({ ...d, addrs: d.addrs.slice(0, MAX_ADDRS_PER_DEVICE) })),
     seq: init.seq,
     issuedAt: now,
     expiresAt: now + (init.ttlMs ?? RECORD_TTL_MS)
   }
-  if (init.identity != null) return signObject(init.identity.privateKey, unsigned)
-  if (init.device == null) throw new TypeError('createLocationRecord needs `identity` or `device` to sign with')
-  return { ...unsigned, sig: toBase64Url(signBytes(init.device.privateKey, utf8(canonicalJson(unsigned)))) }
+  if (init.identity == null && init.device == null) throw new TypeError('createLocationRecord needs `identity` or `device` to sign with')
+  const sign = (devices: DeviceEntry[]): LocationRecord => {
+    const unsigned: Omit<LocationRecord, 'sig'> = { ...base, devices }
+    if (init.identity != null) return signObject(init.identity.privateKey, unsigned)
+    return { ...unsigned, sig: toBase64Url(signBytes((init.device as { privateKey: Uint8Array }).privateKey, utf8(canonicalJson(unsigned)))) }
+  }
+  let devices = init.devices.slice(0, MAX_DEVICES).map(d => ({ ...d, addrs: d.addrs.slice(0, MAX_ADDRS_PER_DEVICE) }))
+  let record = sign(devices)
+  // 8 devices with 8 addresses each, a full roster and its revocations can pass MAX_RECORD_BYTES:
+  // first fewer addresses per device (relay addresses come first and stay), then the stalest other devices go
+  let addrs = Math.max(0, ...devices.map(d => d.addrs.length))
+  while (encodeLocationRecord(record).byteLength > MAX_RECORD_BYTES) {
+    if (addrs > 1) {
+      addrs--
+      devices = devices.map(d => ({ ...d, addrs: d.addrs.slice(0, addrs) }))
+    } else if (devices.length > 1) {
+      // devices[0] is the publishing device itself; drop the entry published longest ago
+      let stalest = 1
+      const age = (i: number): number => devices[i]?.publishedAt ?? 0
+      for (let i = 2; i < devices.length; i++) if (age(i) < age(stalest)) stalest = i
+      devices = devices.filter((_, i) => i !== stalest)
+    } else {
+      throw new RecordTooLargeError(`Location record for ${base.aor} is ${encodeLocationRecord(record).byteLength} bytes even with one device (limit ${MAX_RECORD_BYTES})`)
+    }
+    record = sign(devices)
+  }
+  return record
 }
 
 export function encodeLocationRecord (record: LocationRecord): Uint8Array {
@@ -236,6 +259,13 @@ function checkLocationRecord (key: Uint8Array | undefined, bytes: Uint8Array, no
   }
   if (record.issuedAt - CLOCK_SKEW_MS > now) {
     throw new RecordExpiredError(`Location record for ${aor} is issued in the future`)
+  }
+  // seqs are times (see Overlay.publish): a seq or lifetime far ahead would block every later record of the address
+  if (record.seq > record.issuedAt + CLOCK_SKEW_MS) {
+    throw new MalformedRecordError(`Location record for ${aor} has sequence ${record.seq}, ahead of its issue time ${record.issuedAt} by more than the tolerated clock skew`)
+  }
+  if (record.expiresAt - record.issuedAt > RECORD_TTL_MS + CLOCK_SKEW_MS) {
+    throw new MalformedRecordError(`Location record for ${aor} is valid for ${record.expiresAt - record.issuedAt} ms (limit ${RECORD_TTL_MS + CLOCK_SKEW_MS})`)
   }
   const listed = new Set<string>()
   for (const device of record.devices) {

@@ -598,7 +598,11 @@ export class SipTransport implements JsSipSocket {
     const gate: StandingGate = { state: 'checking', queue: [first], at: Date.now() }
     this.standing.set(link, gate)
     this.overlay.deviceStanding(v.aor, v.identityKey, link.remotePeer, { signal: this.shutdown.signal })
-      .catch((): DeviceStanding => ({ ok: true, known: false }))
+      // the check itself failed: refuse when a roster of the identity is known (it could have revoked the device);
+      // open only when nothing is known of the address, where the certificate checks are all there is
+      .catch((err: Error): DeviceStanding => this.overlay.knownRosterSeq(v.aor) == null
+        ? { ok: true, known: false }
+        : { ok: false, reason: 'DeviceNotInRosterError', message: `Could not check device ${link.remotePeer} against its identity's device roster: ${err.message}` })
       .then(standing => {
         gate.rosterSeq = this.overlay.knownRosterSeq(v.aor)
         gate.state = standing.ok ? 'ok' : 'refused'

@@ -12,6 +12,8 @@ import { ROOT } from '../../build/build.ts'
 import { zip } from '../../build/zip.ts'
 import { sipTarget } from '../../extension/content/sip-target.ts'
 import { parseCallRoute } from '../../extension/pages/route.ts'
+import { callWindowPath, senderAllowed } from '../../extension/core/messages.ts'
+import type { ExtensionMessage } from '../../extension/core/messages.ts'
 
 describe('sip: link detection', () => {
   it('takes sip: and sips: links in any case, percent-decoded', () => {
@@ -34,8 +36,34 @@ describe('call window routes', () => {
     assert.deepEqual(parseCallRoute('#/call/sip%3Abob%40example.org'), { kind: 'dial', target: 'sip:bob@example.org' })
     assert.deepEqual(parseCallRoute('#/incoming/abc%20d'), { kind: 'incoming', callId: 'abc d' })
   })
+  it('callWindowPath encodes once, so every target (even with %) reads back unchanged', () => {
+    for (const target of ['sip:bob@example.org', 'sip:100%25@example.org', 'sip:100%@example.org', 'bob@example.org', 'sip:a b#c?d=1;transport=ws@x.org']) {
+      const path = callWindowPath(target)
+      assert.ok(path.startsWith('call.html#/call/'), path)
+      assert.deepEqual(parseCallRoute(path.slice(path.indexOf('#'))), { kind: 'dial', target }, target)
+    }
+  })
   it('anything else is no route', () => {
     for (const hash of ['', '#/', '#/call/', '#/call/%E0%A4%A', '#/settings']) assert.deepEqual(parseCallRoute(hash), { kind: 'none' }, hash)
+  })
+})
+
+describe('runtime message senders', () => {
+  const id = 'peerline-id'
+  const origin = 'chrome-extension://peerline-id/'
+  const ring: ExtensionMessage = { command: 'ring', callId: 'c1', from: 'sip:bob@example.org', displayName: 'Bob' }
+  const openCall: ExtensionMessage = { command: 'open-call', target: 'sip:bob@example.org' }
+  it('ring only from the extension\'s own tab-less contexts (offscreen document, background page)', () => {
+    assert.equal(senderAllowed(ring, { id, url: `${origin}offscreen.html` }, id, origin), true)
+    assert.equal(senderAllowed(ring, { id }, id, origin), true)
+    assert.equal(senderAllowed(ring, { id, tab: { id: 3 }, url: 'https://evil.example/' }, id, origin), false, 'a content script')
+    assert.equal(senderAllowed(ring, { id, url: 'https://evil.example/' }, id, origin), false)
+    assert.equal(senderAllowed(ring, { id: 'other-extension', url: `${origin}offscreen.html` }, id, origin), false)
+  })
+  it('open-call from the content script in a tab, but only ours', () => {
+    assert.equal(senderAllowed(openCall, { id, tab: { id: 3 }, url: 'https://example.org/' }, id, origin), true)
+    assert.equal(senderAllowed(openCall, { id: 'other-extension', tab: { id: 3 } }, id, origin), false)
+    assert.equal(senderAllowed(openCall, {}, id, origin), false)
   })
 })
 
@@ -69,6 +97,14 @@ describe('per-target manifests', () => {
     assert.equal(t.message_display_action.default_title, 'Peerline')
     assert.equal(t.content_scripts, undefined)
     assert.deepEqual(t.protocol_handlers.map((h: any) => h.uriTemplate), ['/sip-link.html#%s'], 'sip: goes to the hand-off page, never to a call window without media')
+  })
+  it('Gecko targets replace the MV3 default CSP (no upgrade-insecure-requests: ws:// supernodes stay reachable); Chromium keeps its default', () => {
+    for (const target of ['firefox', 'thunderbird'] as const) {
+      const csp = (targetManifest(m, target, '1.2.3') as Record<string, any>).content_security_policy
+      assert.equal(csp?.extension_pages, "script-src 'self'", target)
+      assert.doesNotMatch(JSON.stringify(csp), /upgrade-insecure-requests/, target)
+    }
+    assert.equal((targetManifest(m, 'chromium', '1.2.3') as Record<string, any>).content_security_policy, undefined)
   })
   it('mergeManifest: objects merge, arrays concatenate, scalars replace', () => {
     assert.deepEqual(mergeManifest({ a: { b: 1, c: [1] }, d: 'x' }, { a: { c: [1, 2], e: true }, d: 'y' }), { a: { b: 1, c: [1, 2], e: true }, d: 'y' })

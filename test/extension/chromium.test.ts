@@ -1,7 +1,8 @@
 /**
  * The Chromium extension, loaded unpacked into Debian's Chromium: a sip: link
- * on an ordinary web page opens Peerline's call window, which dials Bob (the
- * PWA in another Chromium profile) through a real supernode process; Bob
+ * on an ordinary web page opens Peerline's call window, which asks first and
+ * then dials Bob (the PWA in another Chromium profile) through a real
+ * supernode process (a click made by page script opens nothing); Bob
  * answers and audio RTP flows both ways. An ordinary link on the same page
  * still navigates. The steps run in order and build on each other.
  */
@@ -19,6 +20,8 @@ import { buildExtensions } from '../../build/extension.ts'
 import { serveApp } from '../../supernode/web.ts'
 import type { WebServer } from '../../supernode/web.ts'
 import { CHROMIUM, CHROMIUM_ARGS, launchProfile } from '../helpers/browser.ts'
+import { parseCallRoute } from '../../extension/pages/route.ts'
+import { audioRtp as rtp, onboard, submitIdentityForm } from '../helpers/pwa.ts'
 import { eventually, spawnSupernode } from '../helpers/supernode-process.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
 
@@ -46,23 +49,6 @@ const LINK_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>Links
 </body></html>`
 
 const OTHER_PAGE = '<!doctype html><html><head><meta charset="utf-8"><title>Other</title></head><body><h1>Other page</h1></body></html>'
-
-/** Audio RTP counters (packets both ways, energy received) of the call on `page`: the call window's or the PWA's. */
-async function rtp (page: Page, expr: 'extension' | 'pwa'): Promise<{ sent: number, received: number, energy: number }> {
-  return page.evaluate(async which => {
-    const g = globalThis as any
-    const call = which === 'extension' ? g.peerlineCall : g.peerline.phone.calls()[0]
-    const pc = call?.peerConnection as RTCPeerConnection | undefined
-    const r = { sent: 0, received: 0, energy: 0 }
-    if (pc == null) return r
-    ;(await pc.getStats()).forEach((s: any) => {
-      if (s.kind !== 'audio') return
-      if (s.type === 'outbound-rtp') r.sent += s.packetsSent ?? 0
-      if (s.type === 'inbound-rtp') { r.received += s.packetsReceived ?? 0; r.energy += s.totalAudioEnergy ?? 0 }
-    })
-    return r
-  }, expr)
-}
 
 describe('Chromium extension: a sip: link on a web page becomes a call to a PWA user', { timeout: 400_000 }, () => {
   let sn: SupernodeProcess
@@ -132,9 +118,7 @@ describe('Chromium extension: a sip: link on a web page becomes a call to a PWA 
   it('the extension onboards alice in its options page and goes online through the configured supernode', async () => {
     const options = await alice.newPage()
     await options.goto(`chrome-extension://${extensionId}/options.html`)
-    await options.getByRole('textbox', { name: 'Email address' }).fill('alice@example.org')
-    await options.getByRole('textbox', { name: 'Display name' }).fill('Alice')
-    await options.getByRole('button', { name: 'Create identity' }).click()
+    await submitIdentityForm(options, 'alice@example.org', 'Alice')
     const supernodes = options.getByRole('textbox', { name: /^Supernodes/ })
     await supernodes.waitFor({ timeout: ONLINE_TIMEOUT })
     await supernodes.fill(sn.addr)
@@ -155,11 +139,7 @@ describe('Chromium extension: a sip: link on a web page becomes a call to a PWA 
     bobPage = bob.pages()[0] ?? await bob.newPage()
     bobPage.on('pageerror', err => errors.push(`bob: ${err.message}`))
     await bobPage.goto(web.url)
-    await bobPage.getByRole('textbox', { name: 'Email address' }).fill('bob@example.org')
-    await bobPage.getByRole('textbox', { name: 'Display name' }).fill('Bob')
-    await bobPage.getByRole('button', { name: 'Create identity' }).click()
-    await bobPage.locator('.me').filter({ hasText: 'bob@example.org' }).waitFor({ timeout: ONLINE_TIMEOUT })
-    await bobPage.getByRole('status').filter({ hasText: /^Online/ }).waitFor({ timeout: ONLINE_TIMEOUT })
+    await onboard(bobPage, 'bob@example.org', 'Bob', ONLINE_TIMEOUT)
   })
 
   it('the toolbar popup lists buddies with their presence: bob shows Online', async () => {
@@ -173,13 +153,33 @@ describe('Chromium extension: a sip: link on a web page becomes a call to a PWA 
     await popup.close()
   })
 
-  it('clicking <a href="sip:bob@example.org"> opens the call window; bob answers; audio flows both ways', async () => {
+  it('clicking <a href="sip:bob@example.org"> opens the call window, which asks; Call dials; bob answers; audio flows both ways', async () => {
     const page = await alice.newPage()
     await page.goto(linksUrl)
+    const callWindows: Page[] = []
+    const count = (p: Page): void => { if (p.url().startsWith(`chrome-extension://${extensionId}/call.html`)) callWindows.push(p) }
+    alice.on('page', count)
+    // page script clicking a sip: link (an untrusted click) must not make Peerline call: it opens nothing
+    await page.evaluate(() => {
+      const a = document.getElementById('nobody') as HTMLAnchorElement
+      const stay = (e: Event): void => { e.preventDefault() }
+      a.addEventListener('click', stay)
+      a.click()
+      a.dispatchEvent(new MouseEvent('click', { bubbles: true, cancelable: true, button: 0 }))
+      a.removeEventListener('click', stay)
+      document.getElementById('clicks')!.textContent = ''
+    })
+    // then the user clicks bob's link: the first (and only) call window is bob's, asked for after the scripted ones
     const opened = alice.waitForEvent('page', { predicate: p => p.url().startsWith(`chrome-extension://${extensionId}/call.html`), timeout: 15_000 })
     await page.locator('#sip').click()
     callWindow = await opened
-    assert.equal(new URL(callWindow.url()).hash, '#/call/sip:bob@example.org')
+    assert.deepEqual(parseCallRoute(new URL(callWindow.url()).hash), { kind: 'dial', target: 'sip:bob@example.org' }, 'the scripted clicks opened no call window')
+    // a link asks before dialling
+    const confirm = callWindow.getByRole('dialog', { name: 'Call sip:bob@example.org?' })
+    await confirm.waitFor({ timeout: CALL_TIMEOUT })
+    alice.off('page', count)
+    assert.deepEqual(callWindows.map(p => p.url()), [callWindow.url()], 'only the real click opened a call window')
+    await callWindow.getByRole('button', { name: 'Call', exact: true }).click()
     // the page itself stayed where it was, and its own click handler still saw the click
     assert.equal(page.url(), linksUrl)
     assert.equal((await page.locator('#clicks').innerText()).trim(), 'sip:prevented', 'the extension took only the sip: link\'s default action')
@@ -223,6 +223,13 @@ describe('Chromium extension: a sip: link on a web page becomes a call to a PWA 
     assert.match(await ringing.innerText(), /✓ Verified/)
     const callId = decodeURIComponent(new URL(incoming.url()).hash.slice('#/incoming/'.length))
     assert.deepEqual(await notifications(), [`peerline-call:${callId}`], 'a notification rings too')
+    // clicking the notification brings this window back instead of opening a second one on the same call
+    const extra: Page[] = []
+    const count = (p: Page): void => { if (p.url().startsWith(`chrome-extension://${extensionId}/call.html`)) extra.push(p) }
+    alice.on('page', count)
+    await serviceWorker.evaluate(async id => { await (globalThis as any).peerlineShowIncomingWindow(id) }, callId)
+    alice.off('page', count)
+    assert.deepEqual(extra, [], 'the notification click focused the ringing window')
     await incoming.getByRole('button', { name: 'Answer' }).click()
     await incoming.locator('.duration[data-state="active"]').waitFor({ timeout: CALL_TIMEOUT })
     await bobPage.locator('.duration[data-state="active"]').waitFor({ timeout: CALL_TIMEOUT })
@@ -243,12 +250,19 @@ describe('Chromium extension: a sip: link on a web page becomes a call to a PWA 
     const opened = alice.waitForEvent('page', { predicate: p => p.url().startsWith(`chrome-extension://${extensionId}/call.html`), timeout: 15_000 })
     // upper-case scheme, and the click lands on a child of the link
     await page.locator('#nobody span').click()
-    const win = await opened
+    const asked = await opened
+    // Cancel closes the window without calling; the same link again, then Call
+    await asked.getByRole('dialog', { name: 'Call sip:nobody@example.org?' }).waitFor({ timeout: CALL_TIMEOUT })
+    await Promise.all([asked.waitForEvent('close', { timeout: 10_000 }), asked.getByRole('button', { name: 'Cancel' }).click()])
+    const reopened = alice.waitForEvent('page', { predicate: p => p.url().startsWith(`chrome-extension://${extensionId}/call.html`), timeout: 15_000 })
+    await page.locator('#nobody span').click()
+    const win = await reopened
+    await win.getByRole('button', { name: 'Call', exact: true }).click()
     await win.getByRole('alert').filter({ hasText: 'nobody@example.org is not online right now.' }).waitFor({ timeout: CALL_TIMEOUT })
     await win.close()
     await page.close()
 
-    // the popup's dial box opens the same call window
+    // the popup's dial box opens the same call window, which dials without asking: the user just asked
     const popup = await alice.newPage()
     await popup.goto(`chrome-extension://${extensionId}/popup.html`)
     const fromPopup = alice.waitForEvent('page', { predicate: p => p.url().startsWith(`chrome-extension://${extensionId}/call.html`), timeout: 15_000 })

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildExtensions } from '../../build/extension.ts'
 
-export const THUNDERBIRD = '/usr/bin/thunderbird'
+export const THUNDERBIRD = process.env.PEERLINE_THUNDERBIRD ?? '/usr/bin/thunderbird'
 /** The add-on id (manifest.json browser_specific_settings.gecko.id): the sideloaded file's name. */
 export const ADDON_ID = 'peerline@peerline.invalid'
 /** How long a poll is held open before a noop (well under Gecko's fetch timeouts). */

@@ -22,6 +22,9 @@ import type { Device } from '../sip/helpers.ts'
 import type { IncomingMessage } from '../../shared/sip/index.ts'
 import { parseDeepLink } from '../../shared/ui/app/deeplink.ts'
 import { parsePairingOffer } from '../../shared/overlay/pairing.ts'
+import type { PairingOffer } from '../../shared/overlay/pairing.ts'
+import { overlay } from '../../shared/overlay/index.ts'
+import type { Overlay } from '../../shared/overlay/index.ts'
 import type { ThunderbirdState } from '../../extension/thunderbird/commands.ts'
 import { buildTestAddon, startHarness, startThunderbird, THUNDERBIRD } from './thunderbird-harness.ts'
 import type { Harness, ThunderbirdProcess } from './thunderbird-harness.ts'
@@ -32,7 +35,10 @@ const PWA = 'https://peerline.example/app/'
 /** Gecko's event-page idle timeout, shortened from 30 s so the test sees the add-on's keep-alive at work. */
 const IDLE_TIMEOUT_MS = 8_000
 
-describe('Thunderbird add-on (real Thunderbird, headless)', { skip: !existsSync(THUNDERBIRD) && 'thunderbird is not installed' }, () => {
+/** Outside CI a machine without Thunderbird skips; in CI (CI=true) a missing Thunderbird fails the run. */
+const SKIP = !existsSync(THUNDERBIRD) && process.env.CI !== 'true' && `${THUNDERBIRD} is not installed`
+
+describe('Thunderbird add-on (real Thunderbird, headless)', { skip: SKIP }, () => {
   let sn: SupernodeProcess
   let smtp: TestSmtpServer
   let harness: Harness
@@ -42,6 +48,7 @@ describe('Thunderbird add-on (real Thunderbird, headless)', { skip: !existsSync(
   let firstLoad: number
 
   before(async () => {
+    if (!existsSync(THUNDERBIRD)) throw new Error(`${THUNDERBIRD} is missing and CI=true: install Thunderbird (Debian package "thunderbird") to run the add-on tests`)
     work = await mkdtemp(join(tmpdir(), 'peerline-tb-build-'))
     smtp = await startSmtpServer()
     // the supernode runs the email-verifying CA, mailing through the loopback SMTP server
@@ -107,6 +114,16 @@ describe('Thunderbird add-on (real Thunderbird, headless)', { skip: !existsSync(
     await eventually(async () => !await has('dan@new.example.org'), { what: 'Dan gone' })
   })
 
+  it('buddies follow address books: a new book lists its contacts, a deleted book takes them away', async () => {
+    const has = async (aor: string): Promise<boolean> => (await harness.cmd<ThunderbirdState>('state')).buddies.some(b => b.aor === aor)
+    const book = await harness.cmd<string>('create-book', { name: 'Peerline second book' })
+    await harness.cmd('create-contact', { book, vCard: 'BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Erin\r\nEMAIL:erin@example.org\r\nEND:VCARD\r\n' })
+    await eventually(async () => await has('erin@example.org'), { what: 'Erin from the second book listed' })
+    await harness.cmd('delete-book', { id: book })
+    await eventually(async () => !await has('erin@example.org'), { what: 'Erin gone with her address book' })
+    assert.ok(await has(BOB), 'other books\' buddies stay')
+  })
+
   it('chat messages arrive both ways and the transcript is saved in "Peerline Chats"', async () => {
     assert.ok(bob !== undefined)
     await bob.phone.sendMessage(ME, 'Hello Thunderbird, from Bob')
@@ -131,6 +148,35 @@ describe('Thunderbird add-on (real Thunderbird, headless)', { skip: !existsSync(
     assert.equal(again.messages.length, 2)
     assert.equal(again.messages.filter(m => m.raw.includes('Hi Bob, Thunderbird here')).length, 1)
     assert.equal(again.messages.filter(m => m.raw.includes('One more thing')).length, 1)
+  })
+
+  it('messages not yet written when the add-on stops are written at the next start, once', async () => {
+    assert.ok(bob !== undefined)
+    await bob.phone.sendMessage(ME, 'Before the restart')
+    await eventually(async () => (await harness.cmd<Array<{ body: string }>>('conversation', { peer: BOB })).some(m => m.body === 'Before the restart'),
+      { timeoutMs: 20_000, what: 'the message in Thunderbird' })
+    const count = (await harness.cmd<{ messages: unknown[] }>('folder-messages')).messages.length
+    // the in-memory timers are dropped as a restart would drop them; startup writes from the history after the stored mark
+    const written = await harness.cmd<number>('transcripts-restart', {}, 30_000)
+    assert.equal(written, 1)
+    const after = await harness.cmd<{ messages: Array<{ raw: string }> }>('folder-messages')
+    assert.equal(after.messages.length, count + 1)
+    assert.equal(after.messages.filter(m => m.raw.includes('Before the restart')).length, 1)
+    assert.equal(after.messages.filter(m => m.raw.includes('Hello Thunderbird, from Bob')).length, 1, 'earlier messages not written again')
+    assert.equal(await harness.cmd<number>('transcripts-restart', {}, 30_000), 0, 'a second start writes nothing')
+    const mark = await harness.cmd<Record<string, { at: number }>>('storage-get', { key: 'peerline.transcriptMarks' })
+    assert.ok((mark[BOB]?.at ?? 0) > 0, 'the written-up-to mark is stored')
+  })
+
+  it('closing the chat window writes its transcript', async () => {
+    assert.ok(bob !== undefined)
+    const windowId = await harness.cmd<number>('open-chat', { target: BOB })
+    await bob.phone.sendMessage(ME, 'Said while the chat was open')
+    await eventually(async () => (await harness.cmd<Array<{ body: string }>>('conversation', { peer: BOB })).some(m => m.body === 'Said while the chat was open'),
+      { timeoutMs: 20_000, what: 'the message in Thunderbird' })
+    await harness.cmd('close-window', { id: windowId })
+    await eventually(async () => (await harness.cmd<{ messages: Array<{ raw: string }> }>('folder-messages')).messages.filter(m => m.raw.includes('Said while the chat was open')).length === 1,
+      { timeoutMs: 20_000, what: 'the transcript written when the window closed' })
   })
 
   it('the buddy list and chat pages render in Thunderbird', async () => {
@@ -189,7 +235,14 @@ describe('Thunderbird add-on (real Thunderbird, headless)', { skip: !existsSync(
       throw new Error(`${err.message}; caller state ${call.state} ${JSON.stringify(call.end)}\n${tb.output().split('\n').filter(l => !/Gtk|glib|^\s*$/i.test(l)).slice(-40).join('\n')}`)
     })
     assert.ok(ring !== undefined)
-    const url = await harness.cmd<string>('answer-in-browser', { callId: ring.callId }, 30_000)
+    // no web-app address: the click shows the error and the call keeps ringing (nothing declined)
+    await harness.cmd('storage-set', { key: 'peerline.pwaBase', value: '' })
+    assert.equal(await harness.cmd<string | null>('click-ring-notification', { callId: ring.callId }, 30_000), null)
+    assert.ok((await harness.cmd<ThunderbirdState>('state')).ringing.some(r => r.callId === ring.callId), 'still ringing')
+    assert.equal(call.state === 'ended', false, 'the caller still rings')
+    await harness.cmd('storage-set', { key: 'peerline.pwaBase', value: PWA })
+    // the notification's click handler (the same function the notifications.onClicked listener calls)
+    const url = await harness.cmd<string>('click-ring-notification', { callId: ring.callId }, 30_000)
     assert.ok(url.startsWith(PWA), url)
     const then = url.includes('?then=') ? `#${url.split('?then=')[1] ?? ''}` : url.slice(url.indexOf('#'))
     assert.deepEqual(parseDeepLink(then), { route: 'call', target: `sip:${BOB}` })
@@ -201,12 +254,18 @@ describe('Thunderbird add-on (real Thunderbird, headless)', { skip: !existsSync(
   })
 
   it('completes email verification by reading the CA\'s mail (with consent)', async () => {
-    const cas = await harness.cmd<Array<{ peerId: string, ca: { key: string, name: string } }>>('verify-find', {}, 30_000)
+    const cas = await harness.cmd<Array<{ peerId: string, from?: string, ca: { key: string, name: string } }>>('verify-find', {}, 30_000)
     const ca = cas.find(c => c.peerId === sn.peerId)
     assert.ok(ca !== undefined, `the supernode's CA is offered: ${JSON.stringify(cas)}`)
+    assert.equal(ca.from, 'Peerline CA <ca@example.test>', 'the CA states its From address (only its mails are read)')
     const before = smtp.mails.length
     await harness.cmd('verify-request', { peerId: ca.peerId }, 30_000)
     const mail = await smtp.mailFor(ME, before)
+    // a forged mail (another sender, same subject, another code) arrives too: it is not read
+    const forged = mail.raw.replace(/^From: .*$/m, 'From: Peerline CA <ca@forger.test>').replace(/Peerline verification code: \d+/, 'Peerline verification code: 000000')
+      .replace(/^Message-ID: .*$/im, 'Message-ID: <forged@forger.test>')
+    assert.notEqual(forged, mail.raw)
+    await harness.cmd('deliver-mail', { raw: forged })
     // the mail server's part: the CA's real message lands in the user's Inbox
     await harness.cmd('deliver-mail', { raw: mail.raw })
     // the user's click ("read the code from my mail"): the add-on finds and sends the code
@@ -223,6 +282,41 @@ describe('Thunderbird add-on (real Thunderbird, headless)', { skip: !existsSync(
       assert.equal(seen?.certificate.email, ME)
     } finally {
       await carol.stop()
+    }
+  })
+
+  it('Call pairs the web app until it is paired, whatever other devices the identity has', async () => {
+    // the identity's certificate is CA-issued by now (test above): the new devices trust that CA, as the user would
+    const caKey = (await harness.cmd<Array<{ peerId: string, ca: { key: string } }>>('verify-find', {}, 30_000)).find(c => c.peerId === sn.peerId)?.ca.key
+    assert.ok(caKey !== undefined)
+    const blank = async (): Promise<Overlay> => {
+      const o = overlay({ bootstrap: [sn.addr], webrtc: false, reconnect: { initialDelayMs: 200, maxDelayMs: 2_000 }, recordOptions: { certificate: { trustedRoots: [fromBase64Url(caKey)] } } })
+      await o.start()
+      await o.waitOnline({ signal: AbortSignal.timeout(15_000) })
+      return o
+    }
+    const devices: Overlay[] = []
+    try {
+      // another device (a phone) joins first: the web app is still not paired
+      const phone = await blank()
+      devices.push(phone)
+      await phone.acceptPairing(await harness.cmd<PairingOffer>('pairing-offer', { name: 'Phone' }, 30_000), { name: 'Phone' })
+      await eventually(async () => (await harness.cmd<Array<{ peerId: string }>>('devices')).some(d => d.peerId === phone.peerId), { what: 'the phone in the roster' })
+      const url = await harness.cmd<string>('call', { target: BOB }, 30_000)
+      assert.ok(url.startsWith(`${PWA}#/pair/`), `still pairs the web app: ${url}`)
+      // the browser takes the hand-off's offer: from now on the plain call link
+      const browser = await blank()
+      devices.push(browser)
+      await browser.acceptPairing(parsePairingOffer(url), { name: 'Browser' })
+      const plain = await eventually(async () => {
+        const u = await harness.cmd<string>('call', { target: BOB }, 30_000)
+        return u.includes('#/call/') ? u : undefined
+      }, { timeoutMs: 20_000, what: 'the plain call link once the web app is paired' })
+      assert.equal(plain, `${PWA}#/call/sip:${BOB}`)
+      const paired = await harness.cmd<{ base: string, peerId?: string }>('storage-get', { key: 'peerline.pairedWebApp' })
+      assert.equal(paired.peerId, browser.peerId, 'the device paired through the hand-off is remembered')
+    } finally {
+      for (const d of devices) await d.stop().catch(() => {})
     }
   })
 

@@ -106,3 +106,17 @@ export async function eventually<T> (check: () => Promise<T> | T, { timeoutMs = 
   }
   throw new Error(`timed out waiting for ${what}${lastError != null ? `: ${(lastError as Error).message}` : ''}`)
 }
+
+/**
+ * Two supernode processes, the second bootstrapped from the first, pushed to
+ * `into` (so the caller's after() stops them even if the join times out) and
+ * returned once the first sees the second as a supernode peer.
+ */
+export async function spawnJoinedPair (into: SupernodeProcess[]): Promise<[SupernodeProcess, SupernodeProcess]> {
+  const sn1 = await spawnSupernode()
+  into.push(sn1)
+  const sn2 = await spawnSupernode({ bootstrap: [sn1.addr] })
+  into.push(sn2)
+  await eventually(async () => (await sn1.health()).supernodePeers >= 1, { what: 'supernodes to join' })
+  return [sn1, sn2]
+}

@@ -6,8 +6,11 @@
  * both devices, and a revoked device drops out and learns it.
  */
 import { after, before, describe, it } from 'node:test'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import assert from 'node:assert/strict'
-import { encodeLocationRecord, locationKey, overlay, parsePairingOffer, pairingLink } from '../../shared/overlay/index.ts'
+import { createLocationRecord, encodeLocationRecord, locationKey, overlay, parsePairingOffer, pairingLink, MAX_DEVICES } from '../../shared/overlay/index.ts'
 import type { DeviceRevokedDetail, Overlay, OverlayInit } from '../../shared/overlay/index.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -18,7 +21,7 @@ import { MemoryDatastore } from 'datastore-core'
 import { Key } from 'interface-datastore'
 import { toString as u8ToString } from 'uint8arrays/to-string'
 import { startDevice, startHostilePeer } from '../helpers/overlay.ts'
-import { eventually, spawnSupernode } from '../helpers/supernode-process.ts'
+import { eventually, spawnJoinedPair, spawnSupernode } from '../helpers/supernode-process.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
 import { expectRejects } from '../helpers/assert.ts'
 
@@ -43,10 +46,7 @@ describe('linked devices: pairing and revocation', { timeout: 240_000 }, () => {
   const primaryStorage = memoryStorage()
 
   before(async () => {
-    const sn1 = await spawnSupernode()
-    const sn2 = await spawnSupernode({ bootstrap: [sn1.addr] })
-    supernodes.push(sn1, sn2)
-    await eventually(async () => (await sn1.health()).supernodePeers >= 1, { what: 'supernodes to join' })
+    const [sn1, sn2] = await spawnJoinedPair(supernodes)
     const store = identityStore(primaryStorage)
     const identity = await store.create({ email: 'dave@example.org', displayName: 'Dave' })
     primary = await startDevice('dave@example.org', [sn1.addr], { identity, identityStore: store, deviceName: 'desktop', pairing: { ttlMs: 4_000 } })
@@ -194,8 +194,130 @@ describe('linked devices: pairing and revocation', { timeout: 240_000 }, () => {
       await store.put(new Key(`/dht/record/${u8ToString(key, 'base32')}`, false), new Libp2pRecord(key, encodeLocationRecord(before), new Date()).serialize())
       const err = await expectRejects(carol.lookup('dave@example.org', { signal: AbortSignal.timeout(10_000) }), 'StaleRecordError')
       assert.match(err.message, /roster/)
+
+      // the record is gone (expired and swept): a callee that knew the revoking roster keeps refusing the phone,
+      // also after a restart (the roster it saw is kept in its roster storage)
+      const knownRosters = memoryStorage()
+      const dan = await startDevice('dan@example.org', [evil.getMultiaddrs()[0]?.toString() ?? ''], { rosterCheckTtlMs: 0, rosterStorage: knownRosters })
+      devices.push(dan)
+      await store.put(new Key(`/dht/record/${u8ToString(key, 'base32')}`, false), new Libp2pRecord(key, encodeLocationRecord(fresh), new Date()).serialize())
+      assert.equal((await dan.lookup('dave@example.org')).roster.seq, roster.seq)
+      await store.delete(new Key(`/dht/record/${u8ToString(key, 'base32')}`, false))
+      await expectRejects(dan.lookup('dave@example.org', { signal: AbortSignal.timeout(10_000) }), 'NotFoundError')
+      const identityKey = fresh.certificate.key
+      for (let i = 0; i < 2; i++) {
+        const standing = await dan.deviceStanding('dave@example.org', identityKey, phone.peerId)
+        assert.equal(standing.ok ? 'ok' : standing.reason, 'DeviceRevokedError', `check ${i + 1} after the record vanished`)
+      }
+      const restarted = overlay({ bootstrap: [], rosterStorage: knownRosters })
+      const afterRestart = await restarted.deviceStanding('dave@example.org', identityKey, phone.peerId)
+      assert.equal(afterRestart.ok ? 'ok' : afterRestart.reason, 'DeviceRevokedError', 'after a restart')
     } finally {
       await evil.stop()
+    }
+  })
+
+  it('a second holder of the identity key (a backup restored twice) cannot bring a revoked device back', async () => {
+    const storage = memoryStorage()
+    const store = identityStore(storage)
+    const identity = await store.create({ email: 'hank@example.org', displayName: 'Hank' })
+    const keys = identityKeyPair(identity)
+    const tabletPeer = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    const tablet = issueDeviceCertificate({ identity: keys, peerId: tabletPeer, name: 'tablet' })
+    const withTablet = await store.updateDevices({ roster: createDeviceRoster({ identity: keys, seq: 3, devices: [tablet] }) })
+    const hank = await startDevice('hank@example.org', [supernodes[0]?.addr as string], { identity: withTablet, identityStore: store })
+    devices.push(hank)
+    await eventually(() => hank.node.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit')), { timeoutMs: 20_000, what: 'relay reservation' })
+    await hank.publish({ signal: AbortSignal.timeout(10_000) })
+    const revoking = await hank.revokeDevice(tabletPeer)
+    // the other key holder never saw the revocation: it issues a newer roster that still lists the tablet
+    const hankCert = revoking.devices.find(d => d.peerId === hank.peerId)
+    assert.ok(hankCert != null)
+    const other = createDeviceRoster({ identity: keys, seq: revoking.seq + 3, devices: [hankCert, tablet] })
+    const otherRecord = createLocationRecord({ identity: keys, certificate: identity.certificate, roster: other, devices: [], seq: Date.now() + 1 })
+    for await (const _ of alice.node.services.dht.put(locationKey('hank@example.org'), encodeLocationRecord(otherRecord), { signal: AbortSignal.timeout(10_000) })) { /* drain */ }
+    // hank learns it on its next publish and re-applies its revocation on top
+    const record = await hank.publish({ signal: AbortSignal.timeout(10_000) })
+    assert.equal(record.roster.seq, other.seq + 1)
+    assert.deepEqual(record.roster.revoked.map(r => r.peerId), [tabletPeer])
+    assert.equal(record.roster.devices.some(d => d.peerId === tabletPeer), false)
+    assert.equal((await store.load())?.roster?.seq, other.seq + 1, 'saved')
+  })
+
+  it('an offer refused for the device limit stays usable once a device is revoked', async () => {
+    const store = identityStore(memoryStorage())
+    const identity = await store.create({ email: 'jill@example.org', displayName: 'Jill' })
+    const keys = identityKeyPair(identity)
+    const others = await Promise.all(Array.from({ length: MAX_DEVICES - 1 }, async (_, i) =>
+      issueDeviceCertificate({ identity: keys, peerId: peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString(), name: `old ${i}` })))
+    const full = await store.updateDevices({ roster: createDeviceRoster({ identity: keys, seq: 2, devices: others }) })
+    const jill = await startDevice('jill@example.org', [supernodes[0]?.addr as string], { identity: full, identityStore: store })
+    devices.push(jill)
+    await eventually(() => jill.node.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit')), { timeoutMs: 20_000, what: 'relay reservation' })
+    assert.equal((await jill.publish({ signal: AbortSignal.timeout(10_000) })).roster.devices.length, MAX_DEVICES)
+    const offer = await jill.createPairingOffer()
+    const newcomer = await blankDevice([supernodes[1]?.addr as string])
+    devices.push(newcomer)
+    const err = await expectRejects(newcomer.acceptPairing(offer, { name: 'ninth' }), 'PairingFailedError')
+    assert.match(err.message, /revoke one first/)
+    await jill.revokeDevice(others[0]?.peerId as string)
+    const linked = await newcomer.acceptPairing(offer, { name: 'ninth' })
+    assert.equal(linked.deviceCertificate?.peerId, newcomer.peerId)
+  })
+
+  it('a revocation that cannot be saved is reported and not published', async () => {
+    let failing = false
+    const inner = memoryStorage()
+    const store = identityStore({ read: async () => await inner.read(), write: async (data: string) => { if (failing) throw new Error('disk full'); await inner.write(data) } })
+    const identity = await store.create({ email: 'ida@example.org', displayName: 'Ida' })
+    const keys = identityKeyPair(identity)
+    const tabletPeer = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    const tablet = issueDeviceCertificate({ identity: keys, peerId: tabletPeer, name: 'tablet' })
+    const withTablet = await store.updateDevices({ roster: createDeviceRoster({ identity: keys, seq: 2, devices: [tablet] }) })
+    const ida = await startDevice('ida@example.org', [supernodes[1]?.addr as string], { identity: withTablet, identityStore: store })
+    devices.push(ida)
+    await eventually(() => ida.node.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit')), { timeoutMs: 20_000, what: 'relay reservation' })
+    const published = await ida.publish({ signal: AbortSignal.timeout(10_000) })
+    const reported = new Promise<Error>(resolve => { ida.addEventListener('devices:error', e => { resolve(e.detail) }, { once: true }) })
+    failing = true
+    await expectRejects(ida.revokeDevice(tabletPeer), 'RosterNotSavedError')
+    assert.equal((await reported).name, 'RosterNotSavedError')
+    assert.ok(ida.devices().some(d => d.peerId === tabletPeer), 'the revocation was not applied')
+    assert.equal(ida.publishedRosterSeq, published.roster.seq, 'nothing new was published')
+    failing = false
+    const saved = await ida.revokeDevice(tabletPeer)
+    assert.equal(ida.publishedRosterSeq, saved.seq)
+  })
+})
+
+describe('linked devices: a revocation made offline', { timeout: 120_000 }, () => {
+  it('is saved, reported as not yet out, and published once back online', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'peerline-sn-'))
+    // a supernode of its own: while it is down, lee knows no other
+    let sn = await spawnSupernode({ dataDir: dir })
+    let lee: Overlay | undefined
+    try {
+      const port = Number(/\/tcp\/(\d+)\//.exec(sn.addr)?.[1])
+      const store = identityStore(memoryStorage())
+      const identity = await store.create({ email: 'lee@example.org', displayName: 'Lee' })
+      const keys = identityKeyPair(identity)
+      const tabletPeer = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+      const tablet = issueDeviceCertificate({ identity: keys, peerId: tabletPeer, name: 'tablet' })
+      const withTablet = await store.updateDevices({ roster: createDeviceRoster({ identity: keys, seq: 2, devices: [tablet] }) })
+      const device = lee = await startDevice('lee@example.org', [sn.addr], { identity: withTablet, identityStore: store })
+      await eventually(() => device.node.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit')), { timeoutMs: 20_000, what: 'relay reservation' })
+      await device.publish({ signal: AbortSignal.timeout(10_000) })
+      await sn.kill('SIGKILL')
+      await eventually(() => !device.status.online, { what: 'lee offline' })
+      const roster = await device.revokeDevice(tabletPeer)
+      assert.ok((device.publishedRosterSeq ?? 0) < roster.seq, 'not out yet')
+      assert.equal((await store.load())?.roster?.seq, roster.seq, 'saved')
+      sn = await spawnSupernode({ dataDir: dir, port })
+      await eventually(() => device.publishedRosterSeq === roster.seq, { timeoutMs: 30_000, what: 'the revocation published once back online' })
+    } finally {
+      await lee?.stop().catch(() => {})
+      await sn.kill('SIGKILL')
+      await rm(dir, { recursive: true, force: true })
     }
   })
 })

@@ -5,11 +5,13 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { createDeviceRoster, generateIdentityKey, issueDeviceCertificate, selfCertify, signObject } from '../../shared/identity/index.ts'
+import {
+  createDeviceRoster, generateIdentityKey, issueDeviceCertificate, selfCertify, signObject, MAX_DEVICE_NAME_LENGTH, MAX_REVOKED_DEVICES
+} from '../../shared/identity/index.ts'
 import type { IdentityKeyPair } from '../../shared/identity/index.ts'
 import {
   createLocationRecord, encodeLocationRecord, isNewer, locationKey, MAX_DEVICES, MAX_RECORD_BYTES,
-  selectLocationRecord, validateLocationRecord
+  selectLocationRecord, validateLocationRecord, CLOCK_SKEW_MS, MAX_ADDRS_PER_DEVICE, RECORD_TTL_MS
 } from '../../shared/overlay/index.ts'
 import type { LocationRecord } from '../../shared/overlay/index.ts'
 import { backoff } from '../../shared/util/backoff.ts'
@@ -96,6 +98,47 @@ describe('location records', () => {
     assert.equal(selectLocationRecord(key, [enc(forged), encodeLocationRecord(r(5))]), 1)
     assert.equal(isNewer({ seq: 2, expiresAt: 0 }, { seq: 1, expiresAt: 9 }), true)
     assert.equal(isNewer({ seq: 1, expiresAt: 5 }, { seq: 1, expiresAt: 5 }), false)
+  })
+})
+
+describe('records a linked device could abuse', () => {
+  const alice = generateIdentityKey()
+  const cert = selfCertify(alice, 'alice@example.org')
+  const key = locationKey('alice@example.org')
+
+  it('refuses a seq far ahead of the issue time and a lifetime beyond the record TTL', () => {
+    const r = createLocationRecord({ identity: alice, certificate: cert, devices: [], seq: Date.now() })
+    const { sig: _s, ...body } = r
+    // seq = MAX_SAFE_INTEGER would make every later record of the address "older"
+    throwsNamed(() => validateLocationRecord(key, enc(signObject(alice.privateKey, { ...body, seq: Number.MAX_SAFE_INTEGER }))), 'MalformedRecordError')
+    throwsNamed(() => validateLocationRecord(key, enc(signObject(alice.privateKey, { ...body, seq: body.issuedAt + CLOCK_SKEW_MS + 1 }))), 'MalformedRecordError')
+    assert.equal(validateLocationRecord(key, enc(signObject(alice.privateKey, { ...body, seq: body.issuedAt + CLOCK_SKEW_MS }))).seq, body.issuedAt + CLOCK_SKEW_MS)
+    throwsNamed(() => validateLocationRecord(key, enc(signObject(alice.privateKey, { ...body, expiresAt: body.issuedAt + 365 * 24 * 3600_000 }))), 'MalformedRecordError')
+    throwsNamed(() => validateLocationRecord(key, enc(signObject(alice.privateKey, { ...body, expiresAt: body.issuedAt + RECORD_TTL_MS + CLOCK_SKEW_MS + 1 }))), 'MalformedRecordError')
+  })
+
+  it('a record at the limits (8 devices × 8 addresses, full roster and revocations) is trimmed to fit, relay addresses kept', async () => {
+    const devices = await Promise.all(Array.from({ length: MAX_DEVICES }, async () => await device(alice)))
+    const revoked = await Promise.all(Array.from({ length: MAX_REVOKED_DEVICES }, async (_, i) => ({ peerId: (await device(alice)).peerId, name: `old device ${i} with a long name`.padEnd(MAX_DEVICE_NAME_LENGTH, '.'), revokedAt: Date.now() })))
+    const roster = createDeviceRoster({ identity: alice, seq: 9, devices: devices.map(d => d.certificate), revoked })
+    const now = Date.now()
+    const entries = devices.map((d, i) => ({
+      ...d,
+      publishedAt: now - i * 1000,
+      addrs: Array.from({ length: MAX_ADDRS_PER_DEVICE }, (_, j) => j === 0
+        ? `/dns4/supernode-${i}.peerline.example.org/tcp/443/wss/p2p/${devices[0]?.peerId ?? ''}/p2p-circuit/p2p/${d.peerId}`
+        : `/ip6/2001:db8:1234:5678:9abc:def0:1234:${j}/udp/4${j}001/webrtc-direct/certhash/uEiD${'x'.repeat(43)}/p2p/${d.peerId}`)
+    }))
+    const untrimmedBytes = JSON.stringify({ roster, devices: entries }).length
+    assert.ok(untrimmedBytes > MAX_RECORD_BYTES, `the untrimmed content is ${untrimmedBytes} bytes`)
+    const record = createLocationRecord({ identity: alice, certificate: cert, roster, devices: entries, seq: now, now })
+    const bytes = encodeLocationRecord(record)
+    assert.ok(bytes.byteLength <= MAX_RECORD_BYTES, `${bytes.byteLength} bytes`)
+    const valid = validateLocationRecord(key, bytes)
+    assert.equal(valid.devices[0]?.peerId, devices[0]?.peerId, 'the publishing device stays')
+    for (const d of valid.devices) assert.match(d.addrs[0] ?? '', /p2p-circuit/, 'the relay address comes first and stays')
+    // addresses go before devices: every device that fits keeps at least its relay address
+    assert.ok(valid.devices.length >= 4, `${valid.devices.length} devices kept`)
   })
 })
 

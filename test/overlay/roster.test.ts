@@ -18,12 +18,12 @@ import {
 } from '../../shared/identity/index.ts'
 import type { DeviceCertificate, IdentityKeyPair, StoredIdentity } from '../../shared/identity/index.ts'
 import {
-  createLocationRecord, encodeLocationRecord, isNewer, locationKey, parsePairingOffer, pairingLink, selectLocationRecord,
-  validateLocationRecord
+  createLocationRecord, encodeLocationRecord, isNewer, locationKey, overlay, parsePairingOffer, pairingLink, selectLocationRecord,
+  validateLocationRecord, CLOCK_SKEW_MS
 } from '../../shared/overlay/index.ts'
 import type { DeviceEntry } from '../../shared/overlay/index.ts'
 import { memoryStorage } from '../../shared/store/kv.ts'
-import { guardRecords, RecordStats, STALE_ROSTER } from '../../supernode/records.ts'
+import { guardRecords, RecordStats, STALE_ROSTER, sweepRecords, TOMBSTONE_PREFIX, TOMBSTONE_TTL_MS } from '../../supernode/records.ts'
 
 const enc = (r: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(r))
 
@@ -140,6 +140,60 @@ describe('device rosters', () => {
     assert.equal(stats.rejected.StaleRecordError, 1)
     await store.put(dsKey, wrap(createLocationRecord({ identity: alice, certificate: cert, roster: r2, devices: [laptop.entry], seq: 11 })))
   })
+
+  it('after the record expires and is swept, a tombstone still refuses the replay of a revoking roster\'s predecessor', async () => {
+    const laptop = await device(alice, 'laptop')
+    const phone = await device(alice, 'phone')
+    const r1 = createDeviceRoster({ identity: alice, seq: 1, devices: [laptop.cert, phone.cert] })
+    const r2 = createDeviceRoster({ identity: alice, seq: 2, devices: [laptop.cert], revoked: [{ peerId: phone.peerId, name: 'phone', revokedAt: Date.now() }] })
+    const now = Date.now()
+    const current = createLocationRecord({ identity: alice, certificate: cert, roster: r2, devices: [laptop.entry], seq: now, ttlMs: 1_000 })
+    const base = new MemoryDatastore()
+    const stats = new RecordStats()
+    const store = guardRecords(base, stats)
+    const dsKey = new Key('/dht/record/alice-swept')
+    const wrap = (r: typeof current): Uint8Array => new Libp2pRecord(key, encodeLocationRecord(r), new Date()).serialize()
+    await store.put(dsKey, wrap(current))
+    // the record expires and the sweeper drops it
+    const later = now + CLOCK_SKEW_MS + 60_000
+    assert.equal(await sweepRecords(base, stats, later), 0)
+    assert.equal(await base.has(dsKey), false)
+    // the revoked phone (its certificate still valid) re-puts the roster that listed it
+    const replay = createLocationRecord({ device: seed(phone), certificate: cert, roster: r1, devices: [phone.entry], seq: now + 1 })
+    await assert.rejects(async () => await store.put(dsKey, wrap(replay)), (err: Error) => err.name === 'StaleRecordError' && /roster 2/.test(err.message))
+    // same roster, an old seq: refused too; the owner's next record is taken
+    await assert.rejects(async () => await store.put(dsKey, wrap(createLocationRecord({ identity: alice, certificate: cert, roster: r2, devices: [laptop.entry], seq: now - 1 }))), { name: 'StaleRecordError' })
+    await store.put(dsKey, wrap(createLocationRecord({ identity: alice, certificate: cert, roster: r2, devices: [laptop.entry], seq: now + 2 })))
+    // tombstones are bounded: past their lifetime, and the oldest beyond the count
+    await base.delete(dsKey)
+    for (let i = 0; i < 3; i++) await base.put(new Key(`${TOMBSTONE_PREFIX}t${i}`), new TextEncoder().encode(JSON.stringify({ identity: 'x', rosterSeq: 1, seq: 1, expiresAt: 1, sweptAt: later + i })))
+    const count = async (): Promise<number> => { let n = 0; for await (const _ of base.queryKeys({ prefix: TOMBSTONE_PREFIX.slice(0, -1) })) n++; return n }
+    assert.equal(await count(), 4)
+    await sweepRecords(base, stats, later + 10, 2)
+    assert.equal(await count(), 2)
+    assert.equal(await base.has(new Key(`${TOMBSTONE_PREFIX}t2`)), true, 'the newest tombstones stay')
+    await sweepRecords(base, stats, later + TOMBSTONE_TTL_MS + 10)
+    assert.equal(await count(), 0)
+  })
+
+  it('a callee that knew the revoking roster refuses the revoked device after a restart, even with no record out', async () => {
+    const laptop = await device(alice, 'laptop')
+    const phone = await device(alice, 'phone')
+    const stranger = await device(alice, 'stranger')
+    const r2 = createDeviceRoster({ identity: alice, seq: 2, devices: [laptop.cert], revoked: [{ peerId: phone.peerId, name: 'phone', revokedAt: Date.now() }] })
+    const storage = memoryStorage(JSON.stringify({ format: 'peerline-known-rosters', rosters: { 'alice@example.org': { roster: r2, seq: 5, at: Date.now() } } }))
+    // not started: every lookup fails (offline), the stored roster decides
+    const callee = overlay({ bootstrap: [], rosterStorage: storage })
+    const identityKey = toBase64Url(alice.publicKey)
+    const revoked = await callee.deviceStanding('alice@example.org', identityKey, phone.peerId)
+    assert.equal(revoked.ok, false)
+    assert.equal(!revoked.ok && revoked.reason, 'DeviceRevokedError')
+    assert.equal((await callee.deviceStanding('alice@example.org', identityKey, stranger.peerId)).ok, false, 'a device absent from the known roster')
+    assert.equal((await callee.deviceStanding('alice@example.org', identityKey, laptop.peerId)).ok, true)
+    assert.equal(callee.knownRosterSeq('alice@example.org'), 2)
+    // nothing known of an address: open (the certificate checks are all there is)
+    assert.deepEqual(await callee.deviceStanding('zoe@example.org', identityKey, phone.peerId), { ok: true, known: false })
+  })
 })
 
 describe('linked identities in storage', () => {
@@ -173,6 +227,9 @@ describe('linked identities in storage', () => {
     const newer = createDeviceRoster({ identity: keys, seq: 3, devices: [phone.cert] })
     assert.equal((await store.updateDevices({ roster: newer })).roster?.seq, 3)
     assert.equal((await store.updateDevices({ roster })).roster?.seq, 3)
+    // another roster with the same seq (another holder of the key) does not overwrite the stored one
+    const sameSeq = createDeviceRoster({ identity: keys, seq: 3, devices: [] })
+    assert.equal((await store.updateDevices({ roster: sameSeq })).roster?.sig, newer.sig)
     // the primary keeps its roster next to its key, and its backup still works
     const withRoster = await primaryStore.updateDevices({ roster: newer })
     assert.equal(withRoster.roster?.seq, 3)

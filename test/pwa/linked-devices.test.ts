@@ -7,52 +7,27 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import type { BrowserContext, Page } from 'playwright-core'
-import { buildPwa } from '../../build/build.ts'
-import { startSupernode } from '../../supernode/supernode.ts'
+import type { Page } from 'playwright-core'
 import type { Supernode } from '../../supernode/supernode.ts'
-import { serveApp } from '../../supernode/web.ts'
 import type { WebServer } from '../../supernode/web.ts'
-import { launchProfile } from '../helpers/browser.ts'
+import { onboard as onboardPerson, openPerson, servePwa, stopPwa } from '../helpers/pwa.ts'
+import type { Person } from '../helpers/pwa.ts'
 import { eventually } from '../helpers/supernode-process.ts'
 
 const ONLINE_TIMEOUT = 30_000
 
-interface Person { context: BrowserContext, page: Page, errors: string[] }
-
 describe('PWA linked devices: pair a second browser, both ring, revoke it', { timeout: 300_000 }, () => {
   let sn: Supernode
   let web: WebServer
-  let outDir: string
   const dirs: string[] = []
   const people: Person[] = []
   let a: Page
   let b: Page
   let c: Page
 
-  async function open (url: string): Promise<Person> {
-    const dir = await mkdtemp(join(tmpdir(), 'peerline-linked-profile-'))
-    dirs.push(dir)
-    const context = await launchProfile(dir)
-    const page = context.pages()[0] ?? await context.newPage()
-    const errors: string[] = []
-    page.on('pageerror', err => errors.push(err.message))
-    await page.goto(url)
-    const person = { context, page, errors }
-    people.push(person)
-    return person
-  }
+  const open = async (url: string): Promise<Person> => await openPerson(url, { prefix: 'peerline-linked-profile-', dirs, people })
 
-  async function onboard (p: Page, email: string, name: string): Promise<void> {
-    await p.getByRole('textbox', { name: 'Email address' }).fill(email)
-    await p.getByRole('textbox', { name: 'Display name' }).fill(name)
-    await p.getByRole('button', { name: 'Create identity' }).click()
-    await p.locator('.me').filter({ hasText: email }).waitFor({ timeout: ONLINE_TIMEOUT })
-    await p.getByRole('status').filter({ hasText: /^Online/ }).waitFor({ timeout: ONLINE_TIMEOUT })
-  }
+  const onboard = async (p: Page, email: string, name: string): Promise<void> => { await onboardPerson(p, email, name, ONLINE_TIMEOUT) }
 
   /** The devices carol's overlay finds in bob's location record. */
   async function bobDevices (): Promise<string[]> {
@@ -70,17 +45,11 @@ describe('PWA linked devices: pair a second browser, both ring, revoke it', { ti
   const ringing = (p: Page) => p.getByRole('dialog', { name: 'carol@example.org' })
 
   before(async () => {
-    outDir = await mkdtemp(join(tmpdir(), 'peerline-linked-build-'))
-    const built = await buildPwa({ minify: false, outDir })
-    sn = await startSupernode({ listen: ['/ip4/127.0.0.1/tcp/0/ws'], health: null })
-    web = await serveApp({ root: built.outDir, host: '127.0.0.1', port: 0, config: () => ({ supernodes: sn.addrs }), health: sn.health })
+    ;({ sn, web } = await servePwa('peerline-linked-build-', dirs))
   })
 
   after(async () => {
-    for (const p of people) await p.context.close().catch(() => {})
-    await web?.close()
-    await sn?.stop()
-    for (const dir of [outDir, ...dirs]) if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+    await stopPwa(people, web, sn, dirs)
   })
 
   it('A shows a pairing link with a QR code and a code; B opens it and becomes a device of bob', async () => {
@@ -100,6 +69,14 @@ describe('PWA linked devices: pair a second browser, both ring, revoke it', { ti
     assert.equal(await devices.getByRole('img', { name: 'Pairing link QR code' }).getAttribute('data-qr'), link)
 
     b = (await open(link)).page
+    // B shows whose identity it would join and the code to compare, and links only when asked to
+    const confirm = b.getByRole('button', { name: 'Link this browser to bob@example.org' })
+    await confirm.waitFor({ timeout: 10_000 })
+    assert.equal(await b.locator('.pairing-code').innerText(), code)
+    assert.equal(await b.locator('.pairing-address').innerText(), 'bob@example.org')
+    await new Promise(resolve => setTimeout(resolve, 1_000))
+    assert.equal(await devices.locator('.device').count(), 1, 'nothing is linked before the click')
+    await confirm.click()
     await b.locator('.me').filter({ hasText: 'bob@example.org' }).waitFor({ timeout: ONLINE_TIMEOUT })
     await b.getByRole('status').filter({ hasText: /^Online/ }).waitFor({ timeout: ONLINE_TIMEOUT })
     // the linked browser never received the identity key

@@ -10,52 +10,27 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import type { BrowserContext, Page } from 'playwright-core'
-import { buildPwa } from '../../build/build.ts'
+import type { Page } from 'playwright-core'
 import { generateIdentityKey, issueCaCertificate } from '../../shared/identity/index.ts'
-import { startSupernode } from '../../supernode/supernode.ts'
 import type { Supernode } from '../../supernode/supernode.ts'
-import { serveApp } from '../../supernode/web.ts'
 import type { WebServer } from '../../supernode/web.ts'
-import { launchProfile } from '../helpers/browser.ts'
+import { onboard as onboardPerson, openPerson, servePwa, stopPwa } from '../helpers/pwa.ts'
+import type { Person } from '../helpers/pwa.ts'
 
 const ONLINE_TIMEOUT = 30_000
 const SAFETY_DIGITS = /^\d{5}( \d{5}){11}$/
 
-interface Person { context: BrowserContext, page: Page, errors: string[] }
-
 describe('PWA trust: safety numbers, verified contacts, key changes, trusted CAs (Chromium)', { timeout: 300_000 }, () => {
   let sn: Supernode
   let web: WebServer
-  let outDir: string
   const dirs: string[] = []
   const people: Person[] = []
   let alice: Person
   let bob: Person
 
-  async function open (): Promise<Person> {
-    const dir = await mkdtemp(join(tmpdir(), 'peerline-trust-profile-'))
-    dirs.push(dir)
-    const context = await launchProfile(dir)
-    const page = context.pages()[0] ?? await context.newPage()
-    const errors: string[] = []
-    page.on('pageerror', err => errors.push(err.message))
-    await page.goto(web.url)
-    const p = { context, page, errors }
-    people.push(p)
-    return p
-  }
+  const open = async (): Promise<Person> => await openPerson(web.url, { prefix: 'peerline-trust-profile-', dirs, people })
 
-  async function onboard (p: Page, email: string, name: string): Promise<void> {
-    await p.getByRole('textbox', { name: 'Email address' }).fill(email)
-    await p.getByRole('textbox', { name: 'Display name' }).fill(name)
-    await p.getByRole('button', { name: 'Create identity' }).click()
-    await p.locator('.me').filter({ hasText: email }).waitFor({ timeout: ONLINE_TIMEOUT })
-    await p.getByRole('status').filter({ hasText: /^Online/ }).waitFor({ timeout: ONLINE_TIMEOUT })
-  }
+  const onboard = async (p: Page, email: string, name: string): Promise<void> => { await onboardPerson(p, email, name, ONLINE_TIMEOUT) }
 
   async function go (p: Page, hash: string): Promise<void> {
     await p.evaluate(h => { location.hash = h }, hash)
@@ -79,17 +54,11 @@ describe('PWA trust: safety numbers, verified contacts, key changes, trusted CAs
   }
 
   before(async () => {
-    outDir = await mkdtemp(join(tmpdir(), 'peerline-trust-build-'))
-    const built = await buildPwa({ minify: false, outDir })
-    sn = await startSupernode({ listen: ['/ip4/127.0.0.1/tcp/0/ws'], health: null })
-    web = await serveApp({ root: built.outDir, host: '127.0.0.1', port: 0, config: () => ({ supernodes: sn.addrs }), health: sn.health })
+    ;({ sn, web } = await servePwa('peerline-trust-build-', dirs))
   })
 
   after(async () => {
-    for (const p of people) await p.context.close().catch(() => {})
-    await web?.close()
-    await sn?.stop()
-    for (const dir of [outDir, ...dirs]) if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+    await stopPwa(people, web, sn, dirs)
   })
 
   it('Settings lists no trusted CA by default; bad input is refused; a CA is added and removed', async () => {

@@ -7,37 +7,18 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { BrowserContext, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { buildPwa } from '../../build/build.ts'
-import { startSupernode } from '../../supernode/supernode.ts'
 import type { Supernode } from '../../supernode/supernode.ts'
-import { serveApp } from '../../supernode/web.ts'
 import type { WebServer } from '../../supernode/web.ts'
-import { launchProfile } from '../helpers/browser.ts'
 import { assertFits, PHONE_VIEWPORT } from '../helpers/layout.ts'
+import { audioRtp as rtp, onboard as onboardPerson, openPerson, servePwa } from '../helpers/pwa.ts'
+import type { Person } from '../helpers/pwa.ts'
 
 const PHONE = PHONE_VIEWPORT
 const ONLINE_TIMEOUT = 30_000
-
-interface Person { context: BrowserContext, page: Page, errors: string[] }
-
-/** Audio RTP counters of the page's current call (packets both ways, energy received). */
-async function rtp (page: Page): Promise<{ sent: number, received: number, energy: number }> {
-  return page.evaluate(async () => {
-    const pc = (globalThis as any).peerline.phone.calls()[0]?.peerConnection as RTCPeerConnection | undefined
-    const r = { sent: 0, received: 0, energy: 0 }
-    if (pc == null) return r
-    ;(await pc.getStats()).forEach((s: any) => {
-      if (s.kind !== 'audio') return
-      if (s.type === 'outbound-rtp') r.sent += s.packetsSent ?? 0
-      if (s.type === 'inbound-rtp') { r.received += s.packetsReceived ?? 0; r.energy += s.totalAudioEnergy ?? 0 }
-    })
-    return r
-  })
-}
 
 describe('PWA user interface: two people, a real supernode, Chromium at 360×640', { timeout: 300_000 }, () => {
   let sn: Supernode
@@ -47,36 +28,15 @@ describe('PWA user interface: two people, a real supernode, Chromium at 360×640
   let alice: Person
   let bob: Person
 
-  async function open (): Promise<Person> {
-    const dir = await mkdtemp(join(tmpdir(), 'peerline-ui-profile-'))
-    dirs.push(dir)
-    const context = await launchProfile(dir, { viewport: PHONE })
-    const page = context.pages()[0] ?? await context.newPage()
-    const errors: string[] = []
-    page.on('pageerror', err => errors.push(err.message))
-    await page.goto(web.url)
-    return { context, page, errors }
-  }
-
-  async function onboard (p: Page, email: string, name: string): Promise<void> {
-    await p.getByRole('textbox', { name: 'Email address' }).fill(email)
-    await p.getByRole('textbox', { name: 'Display name' }).fill(name)
-    await p.getByRole('button', { name: 'Create identity' }).click()
-    // the identity's own session replaces the pre-onboarding one: wait for it
-    // before trusting "Online" (the old session may still say so for a moment)
-    await p.locator('.me').filter({ hasText: email.toLowerCase() }).waitFor({ timeout: ONLINE_TIMEOUT })
-    await p.getByRole('status').filter({ hasText: /^Online/ }).waitFor({ timeout: ONLINE_TIMEOUT })
-  }
+  const open = async (): Promise<Person> => await openPerson(web.url, { prefix: 'peerline-ui-profile-', dirs, viewport: PHONE })
+  const onboard = async (p: Page, email: string, name: string): Promise<void> => { await onboardPerson(p, email, name, ONLINE_TIMEOUT) }
 
   async function go (p: Page, hash: string): Promise<void> {
     await p.evaluate(h => { location.hash = h }, hash)
   }
 
   before(async () => {
-    outDir = await mkdtemp(join(tmpdir(), 'peerline-ui-build-'))
-    const built = await buildPwa({ minify: false, outDir })
-    sn = await startSupernode({ listen: ['/ip4/127.0.0.1/tcp/0/ws'], health: null })
-    web = await serveApp({ root: built.outDir, host: '127.0.0.1', port: 0, config: () => ({ supernodes: sn.addrs }), health: sn.health })
+    ;({ sn, web, outDir } = await servePwa('peerline-ui-build-', dirs))
   })
 
   after(async () => {
@@ -84,7 +44,7 @@ describe('PWA user interface: two people, a real supernode, Chromium at 360×640
     await bob?.context.close()
     await web?.close()
     await sn?.stop()
-    for (const dir of [outDir, ...dirs]) if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true })
   })
 
   it('onboarding: a bad address gets a sentence; alice and bob create identities and reach Online', async () => {
@@ -311,7 +271,7 @@ describe('PWA user interface: two people, a real supernode, Chromium at 360×640
       page.getByRole('button', { name: 'Download backup' }).click()
     ])
     assert.equal(download.suggestedFilename(), 'peerline-identity-alice-example.org.json')
-    const file = join(dirs[0] as string, 'backup.json')
+    const file = join(alice.dir, 'backup.json')
     await download.saveAs(file)
     assert.equal(JSON.parse(await readFile(file, 'utf8')).format, 'peerline-identity-backup')
 

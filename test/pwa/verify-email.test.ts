@@ -22,6 +22,7 @@ import type { WebServer } from '../../supernode/web.ts'
 import { launchProfile } from '../helpers/browser.ts'
 import { assertFits, PHONE_VIEWPORT } from '../helpers/layout.ts'
 import { startDevice } from '../helpers/overlay.ts'
+import { submitIdentityForm } from '../helpers/pwa.ts'
 import { startSmtpServer } from '../helpers/smtp.ts'
 import type { TestSmtpServer } from '../helpers/smtp.ts'
 import { eventually } from '../helpers/supernode-process.ts'
@@ -70,9 +71,7 @@ describe('PWA: verify my email address with a supernode CA (Chromium, real SMTP)
     const ca = sn.ca?.ca
     assert.ok(ca !== undefined)
     await page.goto(web.url)
-    await page.getByRole('textbox', { name: 'Email address' }).fill('alice@example.org')
-    await page.getByRole('textbox', { name: 'Display name' }).fill('Alice')
-    await page.getByRole('button', { name: 'Create identity' }).click()
+    await submitIdentityForm(page, 'alice@example.org', 'Alice')
     await page.getByRole('status').filter({ hasText: /^Online/ }).waitFor({ timeout: ONLINE_TIMEOUT })
     await page.evaluate(() => { location.hash = '#/settings' })
     const section = page.getByRole('region', { name: 'Verify my email address' })

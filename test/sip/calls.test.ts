@@ -11,7 +11,7 @@ import { identityKeyPair } from '../../shared/identity/index.ts'
 import { createLocationRecord, encodeLocationRecord, locationKey } from '../../shared/overlay/index.ts'
 import { ICE_GATHERING_TIMEOUT_MS } from '../../shared/sip/index.ts'
 import type { Call, CallEnd, CallState, PeerlineCall } from '../../shared/sip/index.ts'
-import { eventually, spawnSupernode } from '../helpers/supernode-process.ts'
+import { eventually, spawnJoinedPair } from '../helpers/supernode-process.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
 import { FAKE_GATHERING_COMPLETE_MS, fakeMedia, FakeRTCPeerConnection, installFakeWebRtc } from './fake-webrtc.ts'
 import type { FakeMediaStream } from './fake-webrtc.ts'
@@ -41,10 +41,7 @@ describe('calls over the overlay (SIP INVITE, forking)', { timeout: 240_000 }, (
   const bobMedia = fakeMedia()
 
   before(async () => {
-    const sn1 = await spawnSupernode()
-    const sn2 = await spawnSupernode({ bootstrap: [sn1.addr] })
-    supernodes.push(sn1, sn2)
-    await eventually(async () => (await sn1.health()).supernodePeers >= 1, { what: 'supernodes to join' })
+    const [sn1, sn2] = await spawnJoinedPair(supernodes)
     alice = await startPhoneDevice('alice@example.org', [sn1.addr], {}, aliceMedia)
     bob = await startPhoneDevice('bob@example.org', [sn2.addr], {}, bobMedia)
     devices.push(alice, bob)

@@ -13,7 +13,7 @@ import type { Overlay } from '../../shared/overlay/index.ts'
 import { encodeHello, encodeVarint } from '../../shared/sip/index.ts'
 import type { IncomingMessage } from '../../shared/sip/index.ts'
 import { newIdentity, startDevice } from '../helpers/overlay.ts'
-import { eventually, spawnSupernode } from '../helpers/supernode-process.ts'
+import { eventually, spawnJoinedPair } from '../helpers/supernode-process.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
 import { nextEvent, openRawSipStream, rawRequest, startPhoneDevice, stopDevice } from './helpers.ts'
 import type { Device } from './helpers.ts'
@@ -30,10 +30,7 @@ describe('chat over the overlay (SIP MESSAGE)', { timeout: 180_000 }, () => {
   let malloryId: StoredIdentity
 
   before(async () => {
-    const sn1 = await spawnSupernode()
-    const sn2 = await spawnSupernode({ bootstrap: [sn1.addr] })
-    supernodes.push(sn1, sn2)
-    await eventually(async () => (await sn1.health()).supernodePeers >= 1, { what: 'supernodes to join' })
+    const [sn1, sn2] = await spawnJoinedPair(supernodes)
     // Alice and Bob hang off different supernodes: Alice reaches Bob through Bob's relay
     alice = await startPhoneDevice('alice@example.org', [sn1.addr])
     bob = await startPhoneDevice('bob@example.org', [sn2.addr])

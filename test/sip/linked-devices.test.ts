@@ -12,7 +12,7 @@ import { overlay } from '../../shared/overlay/index.ts'
 import type { Overlay } from '../../shared/overlay/index.ts'
 import { phone } from '../../shared/sip/index.ts'
 import type { Call, CallEnd, PeerlineCall } from '../../shared/sip/index.ts'
-import { eventually, spawnSupernode } from '../helpers/supernode-process.ts'
+import { eventually, spawnJoinedPair } from '../helpers/supernode-process.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
 import { expectRejects } from '../helpers/assert.ts'
 import { fakeMedia, installFakeWebRtc } from './fake-webrtc.ts'
@@ -48,10 +48,7 @@ describe('linked devices: forking and revocation over SIP', { timeout: 240_000 }
   let bob2: Device
 
   before(async () => {
-    const sn1 = await spawnSupernode()
-    const sn2 = await spawnSupernode({ bootstrap: [sn1.addr] })
-    supernodes.push(sn1, sn2)
-    await eventually(async () => (await sn1.health()).supernodePeers >= 1, { what: 'supernodes to join' })
+    const [sn1, sn2] = await spawnJoinedPair(supernodes)
     alice = await startPhoneDevice('alice@example.org', [sn1.addr], {}, fakeMedia())
     bob = await startPhoneDevice('bob@example.org', [sn2.addr], {}, fakeMedia())
     devices.push(alice, bob)

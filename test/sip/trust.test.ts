@@ -12,7 +12,7 @@ import { openTrustStore } from '../../shared/identity/index.ts'
 import type { KeyChangedError, TrustStore } from '../../shared/identity/index.ts'
 import { memoryStorage } from '../../shared/store/kv.ts'
 import type { Call, IncomingMessage } from '../../shared/sip/index.ts'
-import { eventually, spawnSupernode } from '../helpers/supernode-process.ts'
+import { eventually, spawnJoinedPair } from '../helpers/supernode-process.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
 import { expectRejects } from '../helpers/assert.ts'
 import { fakeMedia, installFakeWebRtc } from './fake-webrtc.ts'
@@ -30,10 +30,7 @@ describe('pinned identity keys (trust on first use) in calls and chat', { timeou
   let bobTrust: TrustStore
 
   before(async () => {
-    const sn1 = await spawnSupernode()
-    const sn2 = await spawnSupernode({ bootstrap: [sn1.addr] })
-    supernodes.push(sn1, sn2)
-    await eventually(async () => (await sn1.health()).supernodePeers >= 1, { what: 'supernodes to join' })
+    const [sn1, sn2] = await spawnJoinedPair(supernodes)
     bobTrust = await openTrustStore(memoryStorage())
     alice = await startPhoneDevice('alice@example.org', [sn1.addr], { trust: await openTrustStore(memoryStorage()) }, fakeMedia())
     bob = await startPhoneDevice('bob@example.org', [sn2.addr], { trust: bobTrust }, fakeMedia())

@@ -58,6 +58,8 @@ describe('CA core (supernode/ca.ts, shared/identity/ca-protocol.ts)', () => {
     assert.ok(res.ok && 'ca' in res && !('certificate' in res))
     assert.equal(res.ca.name, 'Core CA')
     assert.equal(res.ca.issuer, res.ca.key)
+    // the From address of its mails (the mail-log default), so a mail client can tell its mails from forgeries
+    assert.equal((res as { from?: string }).from, 'Peerline CA <ca@localhost>')
     assert.deepEqual(JSON.parse(await readFile(certFileFor(join(dir, 'ca.json')), 'utf8')), res.ca)
   })
 
@@ -245,6 +247,8 @@ describe('CA core (supernode/ca.ts, shared/identity/ca-protocol.ts)', () => {
     assert.throws(() => parseCaResponse(encodeCaMessage({ ok: false, error: 'WrongCodeError', message: 'nope (4 attempts left)' }), 'confirm'), { name: 'WrongCodeError', message: /4 attempts left/ })
     assert.throws(() => parseCaResponse(encodeCaMessage({ ok: false, error: 'SomethingNew', message: 'x' }), 'info'), { name: 'CaUnavailableError', message: /SomethingNew/ })
     assert.throws(() => parseCaResponse(frame({ ok: true, ca: { ...ca.ca, name: 'Forged' } }), 'info'), { name: 'MalformedCaMessageError', message: /invalid certificate/ })
+    assert.equal((parseCaResponse(frame({ ok: true, ca: ca.ca, from: 'CA <ca@example.org>' }), 'info') as { from?: string }).from, 'CA <ca@example.org>')
+    assert.equal('from' in parseCaResponse(frame({ ok: true, ca: ca.ca, from: 7 }), 'info'), false, 'a non-string from is dropped')
     const keys = generateIdentityKey()
     const cert = issueIdentityCertificate({ email: 'a@example.org', subjectKey: keys.publicKey, issuer: keys })
     const forged = { ...cert, notAfter: cert.notAfter + 1 }

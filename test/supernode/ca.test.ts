@@ -71,6 +71,20 @@ describe('email-verifying CA on a supernode', { timeout: 240_000 }, () => {
     return d
   }
 
+  /**
+   * A fresh identity for `email`, on a device of its own attached to `ca`,
+   * asks that supernode's CA for a certificate; returns the device, the
+   * pending request and the code the CA mailed to `mail`.
+   */
+  async function requestCode (email: string, displayName: string, ca: SupernodeProcess, mail: TestSmtpServer): Promise<{ d: Overlay, pending: Awaited<ReturnType<typeof requestCertificate>>, code: string }> {
+    const identity = await identityStore(memoryStorage()).create({ email, displayName })
+    const d = await device(email, [ca.addr])
+    const before = mail.mails.length
+    const pending = await requestCertificate(d.node, { identity, peerId: ca.peerId })
+    const code = findCaCode((await mail.mailFor(email, before)).raw) as string
+    return { d, pending, code }
+  }
+
   it('creates the CA key with mode 0600 and writes the certificate users trust', async () => {
     const key = await stat(join(dir, 'ca', 'key.json'))
     assert.equal(key.mode & 0o777, 0o600)
@@ -139,11 +153,7 @@ describe('email-verifying CA on a supernode', { timeout: 240_000 }, () => {
   })
 
   it('refuses wrong codes, then cancels after five', async () => {
-    const identity = await identityStore(memoryStorage()).create({ email: 'dave@example.org', displayName: 'Dave' })
-    const dave = await device('dave@example.org', [sn.addr])
-    const before = smtp.mails.length
-    const pending = await requestCertificate(dave.node, { identity, peerId: sn.peerId })
-    const code = findCaCode((await smtp.mailFor('dave@example.org', before)).raw) as string
+    const { d: dave, pending, code } = await requestCode('dave@example.org', 'Dave', sn, smtp)
     const wrong = code === '000000' ? '111111' : '000000'
     await assert.rejects(confirmCertificate(dave.node, { requestId: pending.requestId, code: wrong, peerId: sn.peerId }), { name: 'WrongCodeError', message: /4 attempts left/ })
     await assert.rejects(confirmCertificate(dave.node, { requestId: pending.requestId, code: 'abc', peerId: sn.peerId }), { name: 'WrongCodeError', message: /3 attempts left/ })
@@ -174,11 +184,7 @@ describe('email-verifying CA on a supernode', { timeout: 240_000 }, () => {
   })
 
   it('refuses an expired code', async () => {
-    const identity = await identityStore(memoryStorage()).create({ email: 'gina@example.org', displayName: 'Gina' })
-    const gina = await device('gina@example.org', [snShort.addr])
-    const before = smtp2.mails.length
-    const pending = await requestCertificate(gina.node, { identity, peerId: snShort.peerId })
-    const code = findCaCode((await smtp2.mailFor('gina@example.org', before)).raw) as string
+    const { d: gina, pending, code } = await requestCode('gina@example.org', 'Gina', snShort, smtp2)
     await new Promise(resolve => setTimeout(resolve, Math.max(0, pending.expiresAt - Date.now()) + 300))
     await assert.rejects(confirmCertificate(gina.node, { requestId: pending.requestId, code, peerId: snShort.peerId }), { name: 'CodeExpiredError' })
   })

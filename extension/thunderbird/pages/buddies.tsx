@@ -8,6 +8,7 @@ import { render } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import { messenger } from '../messenger.ts'
 import type { ThunderbirdState } from '../commands.ts'
+import { checkedAgo } from '../presence.ts'
 
 /** How often the open list re-reads the background's state (presence answers arrive over time). */
 const REFRESH_MS = 2_000
@@ -25,7 +26,12 @@ function Buddies () {
   useEffect(() => {
     let stop = false
     const load = (): void => {
-      send<ThunderbirdState>({ command: 'tb:state' }).then(s => { if (!stop) setState(s) }, (err: unknown) => { setNote((err as Error).message) })
+      send<ThunderbirdState | undefined>({ command: 'tb:state' }).then(s => {
+        if (stop) return
+        if (s === undefined) { setNote('Peerline is not running: reload the add-on'); return }
+        setState(s)
+        setNote(n => n?.startsWith('Cannot read') === true ? undefined : n)
+      }, (err: unknown) => { if (!stop) setNote(`Cannot read the address books: ${(err as Error).message}`) })
     }
     load()
     const timer = setInterval(load, REFRESH_MS)
@@ -37,11 +43,14 @@ function Buddies () {
     if (visibleKey !== '') void send({ command: 'tb:visible', aors: visibleKey.split(',') })
   }, [visibleKey])
 
-  if (state === undefined) return <p class="loading">Starting Peerline…</p>
+  if (state === undefined) return note !== undefined ? <p class="error" role="alert">{note}</p> : <p class="loading">Starting Peerline…</p>
   const call = (aor: string): void => {
-    send<{ ok: boolean, error?: string }>({ command: 'tb:call', target: aor }).then(r => { setNote(r.ok ? `Calling ${aor} in your browser…` : r.error) }, () => {})
+    send<{ ok: boolean, error?: string }>({ command: 'tb:call', target: aor }).then(r => { setNote(r.ok ? `Calling ${aor} in your browser…` : r.error) }, (err: unknown) => { setNote((err as Error).message) })
   }
-  const chat = (aor: string): void => { void send({ command: 'tb:chat', target: aor }) }
+  const chat = (aor: string): void => {
+    send<{ ok: boolean, error?: string }>({ command: 'tb:chat', target: aor }).then(r => { if (!r.ok) setNote(r.error) }, (err: unknown) => { setNote((err as Error).message) })
+  }
+  const now = Date.now()
   return (
     <main class="popup stack">
       <p class="status">{state.me !== undefined ? `${state.me.displayName} · ${state.me.aor} · ${state.online ? 'online' : 'offline'}` : 'Set up Peerline in the add-on options first.'}</p>
@@ -56,6 +65,7 @@ function Buddies () {
                 <span class={`dot ${b.presence}`} title={PRESENCE_TEXT[b.presence]} aria-label={PRESENCE_TEXT[b.presence]} />
                 <span class="name">{b.name !== '' ? b.name : b.aor}</span>
                 {b.name !== '' && <span class="aor"> {b.aor}</span>}
+                {b.checkedAt !== 0 && <span class="checked"> {checkedAgo(b.checkedAt, now)}</span>}
                 <button type="button" onClick={() => { call(b.aor) }} title="Opens the call in your browser">Call</button>
                 <button type="button" onClick={() => { chat(b.aor) }}>Chat</button>
               </li>

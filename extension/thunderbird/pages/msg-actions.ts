@@ -40,12 +40,31 @@ async function main (): Promise<void> {
   who.textContent = aor
   call.disabled = false
   chat.disabled = false
-  call.addEventListener('click', () => {
-    void api.runtime.sendMessage({ command: 'tb:call', target: aor }).then(() => { close() })
-  })
-  chat.addEventListener('click', () => {
-    void api.runtime.sendMessage({ command: 'tb:chat', target: aor }).then(() => { close() })
-  })
+  const send = async (m: unknown): Promise<unknown> => await api.runtime.sendMessage(m)
+  const show = (text: string): void => { who.textContent = text }
+  call.addEventListener('click', () => { void act('tb:call', aor, { send, show, close }) })
+  chat.addEventListener('click', () => { void act('tb:chat', aor, { send, show, close }) })
+}
+
+/**
+ * One button: sends the command; closes the popup when the background
+ * answered ok, shows its error otherwise (the popup stays open).
+ * @returns whether it succeeded
+ */
+export async function act (command: 'tb:call' | 'tb:chat', target: string, ui: { send: (m: unknown) => Promise<unknown>, show: (text: string) => void, close: () => void }): Promise<boolean> {
+  let reply: { ok?: boolean, error?: string } | undefined
+  try {
+    reply = await ui.send({ command, target }) as typeof reply
+  } catch (err) {
+    ui.show(`Peerline: ${(err as Error).message}`)
+    return false
+  }
+  if (reply?.ok !== true) {
+    ui.show(reply?.error ?? 'Peerline did not answer: is the add-on running?')
+    return false
+  }
+  ui.close()
+  return true
 }
 
 if (typeof document !== 'undefined') {

@@ -52,11 +52,45 @@ const commands: Record<string, (a: Args) => Promise<unknown>> = {
     const api = messenger()
     const book = (await api.addressBooks.list()).find(b => b.readOnly !== true && b.remote !== true)
     if (book === undefined) throw new Error('no writable address book')
-    return await api.addressBooks.contacts.create(book.id, a.vCard as string)
+    return await api.addressBooks.contacts.create(a.book as string | undefined ?? book.id, a.vCard as string)
   },
   'update-contact': async a => { await messenger().addressBooks.contacts.update(a.id as string, a.vCard as string); return true },
   'delete-contact': async a => { await messenger().addressBooks.contacts.delete(a.id as string); return true },
-  state: async () => { await tb().directory.load(); return tb().state() },
+  /** the full state: hand-off URLs unredacted (pages get them redacted) */
+  state: async () => { await tb().directory.load(); return tb().fullState() },
+  /** what the pages see */
+  'page-state': async () => await messenger().runtime.sendMessage({ command: 'tb:state' }),
+  'create-book': async a => {
+    const api = messenger() as unknown as { addressBooks: { create: (p: { name: string }) => Promise<string> } }
+    return await api.addressBooks.create({ name: a.name as string })
+  },
+  'delete-book': async a => {
+    const api = messenger() as unknown as { addressBooks: { delete: (id: string) => Promise<void> } }
+    await api.addressBooks.delete(a.id as string)
+    return true
+  },
+  /** a simulated restart of the transcript writer: timers dropped, then what runs at startup */
+  'transcripts-restart': async () => {
+    tb().transcripts.reset()
+    return (await tb().transcripts.start()).length
+  },
+  /** Chat as the buddy list / message popup opens it (a window the background follows) */
+  'open-chat': async a => await tb().openChat(a.target as string) ?? null,
+  'close-window': async a => {
+    await (messenger().windows as unknown as { remove: (id: number) => Promise<void> }).remove(a.id as number)
+    return true
+  },
+  /** a pairing offer for another device of this identity (as the options page's "Link a device") */
+  'pairing-offer': async a => {
+    const o = (await services()).overlay
+    if (o === undefined) throw new Error('no overlay')
+    return await o.createPairingOffer({ name: a.name as string })
+  },
+  devices: async () => (await services()).overlay?.devices() ?? [],
+  'storage-set': async a => { await messenger().storage.local.set({ [a.key as string]: a.value }); return true },
+  'storage-get': async a => (await messenger().storage.local.get(a.key as string))[a.key as string] ?? null,
+  /** the notification click handler (the listener calls the same function; headless Thunderbird cannot click) */
+  'click-ring-notification': async a => await tb().onNotificationClicked(tb().ringNotificationId(a.callId as string)) ?? null,
   visible: async a => { tb().presence.setVisible(a.aors as string[]); return true },
   'send-message': async a => {
     const r = await (await services()).sendMessage(a.to as string, a.body as string)

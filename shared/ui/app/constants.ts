@@ -48,6 +48,9 @@ export const DEVICE_KEY_STORAGE_KEY = 'device-key'
 /** IndexedDB entry (shared/store idbStorage) of the trust store: trusted CAs and pinned contact keys. */
 export const TRUST_STORAGE_KEY = 'trust'
 
+/** IndexedDB entry (shared/store idbStorage) of the newest device roster seen per address (the overlay's `rosterStorage`). */
+export const ROSTER_STORAGE_KEY = 'known-rosters'
+
 /** Name of this device in its device certificate (shown to the user's other devices); the extensions pass their own. */
 export const DEVICE_NAME = 'Peerline web app'
 

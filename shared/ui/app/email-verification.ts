@@ -27,6 +27,8 @@ export interface PendingVerification {
   email: string
   caKey: string
   caName: string
+  /** the From address of the CA's mails (its info answer), when it said */
+  caFrom?: string
 }
 
 /** What this identity's certificate says, for Settings. */
@@ -76,7 +78,7 @@ export class EmailVerification {
     const session = this.#hooks.session()
     if (session === undefined || !session.overlay.status.online) throw new OfflineError()
     const sent = await requestCertificate(session.overlay.node, { identity: session.identity, peerId: ca.peerId, ...signalOf(options) })
-    const pending: PendingVerification = { ...sent, email: session.identity.email, caKey: ca.ca.key, caName: ca.ca.name }
+    const pending: PendingVerification = { ...sent, email: session.identity.email, caKey: ca.ca.key, caName: ca.ca.name, ...(ca.from !== undefined ? { caFrom: ca.from } : {}) }
     await this.#hooks.history().setSetting(SETTING_CA_PENDING, pending)
     await this.#remember(ca.ca)
     // trusting restarts the session (lookups and hellos then accept this CA)

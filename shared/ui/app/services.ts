@@ -39,7 +39,7 @@ import {
 } from './constants.ts'
 import type { IceServerSetting } from './settings.ts'
 import { TRUST_SHARE_NAME, TrustStore } from '../../identity/index.ts'
-import { TRUST_STORAGE_KEY } from './constants.ts'
+import { ROSTER_STORAGE_KEY, TRUST_STORAGE_KEY } from './constants.ts'
 import { KeyWatch } from './trust.ts'
 import { EmailVerification } from './email-verification.ts'
 
@@ -118,6 +118,8 @@ export interface ServicesInit {
 
 export class AppServices extends TypedEventEmitter<ServicesEvents> {
   readonly identities: IdentityStore = identityStore(idbStorage({ key: IDENTITY_STORAGE_KEY }))
+  /** the newest device roster seen per address, kept across restarts (revoked devices stay refused) */
+  readonly #rosterStorage = idbStorage({ key: ROSTER_STORAGE_KEY })
   /** trusted CAs and pinned contact keys (none trusted by default) */
   readonly trust: TrustStore = new TrustStore(idbStorage({ key: TRUST_STORAGE_KEY }), { shareAs: TRUST_SHARE_NAME })
   /** contacts whose key changed this session, for the warnings */
@@ -381,11 +383,25 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
     return { offer, link: pairingLink(offer, location.href) }
   }
 
-  /** @throws NotPrimaryDeviceError | TypeError (unknown device) */
-  async revokeDevice (peerId: string): Promise<void> {
+  /**
+   * Revokes a device; `published` says whether the new roster is out (else it is saved and published once online).
+   * @throws NotPrimaryDeviceError | TypeError (unknown device) | RosterNotSavedError
+   */
+  async revokeDevice (peerId: string): Promise<{ published: boolean }> {
     const overlay = this.#session?.overlay
     if (overlay === undefined) throw new OfflineError()
-    await overlay.revokeDevice(peerId)
+    const roster = await overlay.revokeDevice(peerId)
+    return { published: (overlay.publishedRosterSeq ?? 0) >= roster.seq }
+  }
+
+  /** Whether `offer` is still open (not used, cancelled or expired) on this device. */
+  pairingOfferOpen (offer: PairingOffer): boolean {
+    return this.#session?.overlay.currentPairingOffer()?.code === offer.code
+  }
+
+  /** Cancels this device's open pairing offer (the user closed it). */
+  cancelPairingOffer (): void {
+    this.#session?.overlay.cancelPairingOffer()
   }
 
   /**
@@ -424,7 +440,7 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
     // a user-trusted CA vouches for addresses; self-issued certificates stay accepted (shown as not CA-verified)
     const trustedRoots = this.trust.loaded ? this.trust.trustedRootKeys() : []
     this.#sessionRoots = this.#rootSet()
-    const overlay = createOverlay({ bootstrap, identity, identityStore: this.identities, privateKey, deviceName: this.#init.deviceName ?? DEVICE_NAME, iceServers, recordOptions: { certificate: { trustedRoots } }, ...(this.#init.webrtc === false ? { webrtc: false } : {}) })
+    const overlay = createOverlay({ bootstrap, identity, identityStore: this.identities, rosterStorage: this.#rosterStorage, privateKey, deviceName: this.#init.deviceName ?? DEVICE_NAME, iceServers, recordOptions: { certificate: { trustedRoots } }, ...(this.#init.webrtc === false ? { webrtc: false } : {}) })
     const session: Session = { identity, overlay, controller: new AbortController(), publishedUntil: 0 }
     this.#session = session
     this.#attachOverlay(overlay, session)

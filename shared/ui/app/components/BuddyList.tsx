@@ -42,9 +42,11 @@ export interface BuddyListProps {
   historyVersion: number
   online: boolean
   unread: Record<string, number>
+  /** default true; false where there is no chat screen to link to (the browser extension's popup) */
+  chatLinks?: boolean
 }
 
-export function BuddyList ({ services, actions, historyVersion, online, unread }: BuddyListProps) {
+export function BuddyList ({ services, actions, historyVersion, online, unread, chatLinks = true }: BuddyListProps) {
   const [buddies, setBuddies] = useState<Buddy[] | undefined>()
   const [address, setAddress] = useState('')
   useEffect(() => {
@@ -71,10 +73,19 @@ export function BuddyList ({ services, actions, historyVersion, online, unread }
           return (
             <li key={b.aor} class="buddy">
               <span class={`dot ${p}`} aria-hidden="true" />
-              <a class="buddy-name" href={chatHash(b.aor)}>
-                <span class="aor">{b.displayName ?? b.aor}</span>
-                {b.displayName !== undefined && <span class="sub">{b.aor}</span>}
-              </a>
+              {chatLinks
+                ? (
+                  <a class="buddy-name" href={chatHash(b.aor)}>
+                    <span class="aor">{b.displayName ?? b.aor}</span>
+                    {b.displayName !== undefined && <span class="sub">{b.aor}</span>}
+                  </a>
+                  )
+                : (
+                  <span class="buddy-name">
+                    <span class="aor">{b.displayName ?? b.aor}</span>
+                    {b.displayName !== undefined && <span class="sub">{b.aor}</span>}
+                  </span>
+                  )}
               <span class={`presence ${p}`}>{PRESENCE_TEXT[p]}</span>
               {n > 0 && <span class="count" aria-label={`${n} unread`}>{n}</span>}
               <span class="buddy-actions">

@@ -4,9 +4,10 @@
  * and the 6-digit code to compare — and revokes them; a linked device shows
  * the list and says which device manages it.
  */
-import { useEffect, useReducer, useState } from 'preact/hooks'
+import { useEffect, useReducer, useRef, useState } from 'preact/hooks'
 import { QrCode } from '../../QrCode.tsx'
 import { errorMessage } from '../../messages.ts'
+import { parsePairingOffer } from '../../../overlay/index.ts'
 import type { PairingOffer } from '../../../overlay/index.ts'
 import type { AppServices } from '../services.ts'
 
@@ -17,15 +18,25 @@ export function DevicesSection ({ services }: { services: AppServices }) {
   const [busy, setBusy] = useState(false)
   const [outcome, setOutcome] = useState<{ ok: boolean, text: string } | undefined>()
   const [now, setNow] = useState(Date.now())
+  const shown = useRef<PairingOffer | undefined>(undefined)
+  shown.current = offer?.offer
   useEffect(() => {
     const listening = new AbortController()
     services.addEventListener('devices:change', () => {
       bump(undefined)
-      // a device just used the offer: it is gone from the screen
-      setOffer(undefined)
+      // gone from the screen only once a device used it (another change, e.g. a revocation, leaves it open)
+      const open = shown.current
+      if (open !== undefined && !services.pairingOfferOpen(open) && open.expiresAt > Date.now()) {
+        setOffer(undefined)
+        setOutcome({ ok: true, text: 'The new device is linked.' })
+      }
     }, { signal: listening.signal })
     services.addEventListener('session:change', () => { bump(undefined) }, { signal: listening.signal })
-    return () => { listening.abort() }
+    return () => {
+      listening.abort()
+      // an offer nobody sees any more must not stay usable
+      if (shown.current !== undefined) services.cancelPairingOffer()
+    }
   }, [services])
   useEffect(() => {
     if (offer === undefined) return
@@ -46,8 +57,13 @@ export function DevicesSection ({ services }: { services: AppServices }) {
   const revoke = (peerId: string, name: string): void => {
     setBusy(true)
     setConfirming(undefined)
-    services.revokeDevice(peerId).then(() => {
-      setOutcome({ ok: true, text: `"${name}" was removed. It no longer rings for your calls, and its calls are refused.` })
+    services.revokeDevice(peerId).then(({ published }) => {
+      setOutcome({
+        ok: true,
+        text: published
+          ? `"${name}" was removed. It no longer rings for your calls, and its calls are refused.`
+          : `"${name}" is removed on this device (saved). Your other devices learn it when this device is back online; until then it may still ring.`
+      })
       bump(undefined)
     }, (err: unknown) => { setOutcome({ ok: false, text: errorMessage(err) ?? '' }) }).finally(() => { setBusy(false) })
   }
@@ -80,10 +96,11 @@ export function DevicesSection ({ services }: { services: AppServices }) {
             <button type="button" class="btn" disabled={busy} onClick={link}>{offer === undefined || expired ? 'Link a new device' : 'Show a new link'}</button>
             {offer !== undefined && !expired && (
               <div class="pairing stack">
-                <p>On the new device, open this link (or scan the code). Check that it shows the code <strong class="pairing-code">{offer.offer.code}</strong>.</p>
+                <p>On the new device, open this link (or scan the code). Link it only if it shows the code <strong class="pairing-code">{offer.offer.code}</strong>.</p>
                 <QrCode text={offer.link} label="Pairing link QR code" />
                 <input class="pairing-link" type="text" readOnly value={offer.link} aria-label="Pairing link" onFocus={e => { e.currentTarget.select() }} />
                 <p class="muted">The link works once and expires in {Math.max(0, Math.ceil((offer.offer.expiresAt - now) / 60_000))} min.</p>
+                <button type="button" class="btn" onClick={() => { services.cancelPairingOffer(); setOffer(undefined) }}>Cancel the link</button>
               </div>
             )}
             {expired && <p class="muted">The pairing link expired.</p>}
@@ -97,13 +114,14 @@ export function DevicesSection ({ services }: { services: AppServices }) {
 
 /**
  * Links this browser to an existing identity from a pairing link (pasted,
- * or given by the `#/pair/…` deep link). `autoStart` links at once: opening
- * the link is the user's consent, and the link carries the code.
+ * or given by the `#/pair/…` deep link). Nothing happens until the user
+ * clicks "Link this browser to <address>", after seeing the address and the
+ * code to compare with the other device: a link sent by someone else must
+ * not join this browser to their identity.
  */
-export function LinkDeviceForm ({ services, initialLink, autoStart, onLinked }: {
+export function LinkDeviceForm ({ services, initialLink, onLinked }: {
   services: AppServices
   initialLink?: string
-  autoStart?: boolean
   onLinked: (me: { email: string, displayName: string }) => void
 }) {
   const [link, setLink] = useState(initialLink ?? '')
@@ -118,9 +136,12 @@ export function LinkDeviceForm ({ services, initialLink, autoStart, onLinked }: 
       .then(onLinked, (err: unknown) => { setProblem(errorMessage(err)) })
       .finally(() => { setBusy(false) })
   }
-  useEffect(() => {
-    if (autoStart === true && initialLink !== undefined && initialLink !== '') run(initialLink)
-  }, [])
+  let parsed: PairingOffer | undefined
+  try {
+    parsed = link.trim() !== '' ? parsePairingOffer(link.trim()) : undefined
+  } catch {
+    parsed = undefined // named when the user submits it
+  }
 
   return (
     <form class="stack link-device" onSubmit={e => { e.preventDefault(); run(link) }} noValidate>
@@ -132,8 +153,16 @@ export function LinkDeviceForm ({ services, initialLink, autoStart, onLinked }: 
         <span>Name for this device</span>
         <input type="text" name="device-name" value={name} onInput={e => { setName(e.currentTarget.value) }} />
       </label>
+      {parsed !== undefined && (
+        <p class="pairing-check">
+          This link joins this browser to <strong class="pairing-address">{parsed.aor}</strong>. Your other device shows the
+          code <strong class="pairing-code">{parsed.code}</strong>: link only if it matches and the address is yours.
+        </p>
+      )}
       {problem !== undefined && <p class="problem" role="alert">{problem}</p>}
-      <button type="submit" class="btn primary" disabled={busy || link.trim() === ''}>{busy ? 'Linking…' : 'Link this device'}</button>
+      <button type="submit" class="btn primary" disabled={busy || link.trim() === ''}>
+        {busy ? 'Linking…' : parsed !== undefined ? `Link this browser to ${parsed.aor}` : 'Link this device'}
+      </button>
     </form>
   )
 }

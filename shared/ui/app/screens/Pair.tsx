@@ -1,6 +1,7 @@
 /**
  * `#/pair/<offer>[?then=/call/<address>]`: links this browser to the
- * identity of the device that made the pairing link, then goes on to what
+ * identity of the device that made the pairing link once the user confirms
+ * (the form shows the address and the code), then goes on to what
  * `then` names (the browser extension hands a call over this way: link the
  * PWA as a device, then dial).
  */
@@ -14,7 +15,7 @@ export function PairScreen ({ services, target, onDone }: { services: AppService
     <section class="card stack pair" aria-labelledby="pair-title">
       <h2 id="pair-title">Link this browser</h2>
       <p>This browser joins the identity of your other device and rings for its calls. It never receives that device's identity key.</p>
-      <LinkDeviceForm services={services} initialLink={link} autoStart onLinked={me => {
+      <LinkDeviceForm services={services} initialLink={link} onLinked={me => {
         onDone(me)
         location.hash = pairThen(target)
       }} />
