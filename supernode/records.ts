@@ -60,10 +60,19 @@ function parseTombstone (bytes: Uint8Array): Tombstone | undefined {
   }
 }
 
+/** The value at `key`, or undefined when none is stored: one read, where has() then get() would be two per put. */
+async function getIfStored (store: Datastore, key: Key, options?: any): Promise<Uint8Array | undefined> {
+  try {
+    return await store.get(key, options)
+  } catch (err) {
+    if ((err as Error).name === 'NotFoundError') return undefined
+    throw err
+  }
+}
+
 async function readTombstone (store: Datastore, recordKey: Key, options?: any): Promise<Tombstone | undefined> {
-  const key = tombstoneKey(recordKey)
-  if (!await store.has(key, options)) return undefined
-  return parseTombstone(await store.get(key, options))
+  const bytes = await getIfStored(store, tombstoneKey(recordKey), options)
+  return bytes !== undefined ? parseTombstone(bytes) : undefined
 }
 
 /** false for a record whose seq or lifetime reaches further ahead than validators now allow (see validateLocationRecord) */
@@ -95,24 +104,24 @@ function peerlineValue (raw: Uint8Array): { value: Uint8Array } | undefined {
 
 /** Wraps a datastore so stale location records are refused (StaleRecordError). */
 export function guardRecords (inner: Datastore, stats: RecordStats): Datastore {
+  /** What a new record for `key` is ordered against: the stored record, else the tombstone of a swept one. */
+  const storedOrder = async (key: Key, options?: any): Promise<ReturnType<typeof asOrdered> | undefined> => {
+    const bytes = await getIfStored(inner, key, options)
+    const existing = bytes !== undefined ? peerlineValue(bytes) : undefined
+    if (existing != null) {
+      const stored = decodeLocationRecord(existing.value)
+      // one stored before validators refused far-ahead seqs must not block every later record
+      if (orderable(stored)) return stored
+    }
+    // the record expired and was swept: its tombstone still orders replays
+    const tomb = await readTombstone(inner, key, options)
+    return tomb != null ? asOrdered(tomb) : undefined
+  }
   const put = async (key: Key, value: Uint8Array, options?: any): Promise<Key> => {
-    if (isLocationRecordKey(key)) {
-      const incoming = peerlineValue(value)
-      let a: ReturnType<typeof asOrdered> | undefined
-      if (incoming != null && await inner.has(key, options)) {
-        const existing = peerlineValue(await inner.get(key, options))
-        if (existing != null) {
-          const stored = decodeLocationRecord(existing.value)
-          // one stored before validators refused far-ahead seqs must not block every later record
-          if (orderable(stored)) a = stored
-        }
-      }
-      if (incoming != null && a == null) {
-        // the record expired and was swept: its tombstone still orders replays
-        const tomb = await readTombstone(inner, key, options)
-        if (tomb != null) a = asOrdered(tomb)
-      }
-      if (incoming != null && a != null) {
+    const incoming = isLocationRecordKey(key) ? peerlineValue(value) : undefined
+    if (incoming != null) {
+      const a = await storedOrder(key, options)
+      if (a != null) {
         const b = decodeLocationRecord(incoming.value)
         if (rosterOrder(a, b) > 0) {
           // a replay of a roster that still listed a since-revoked device
@@ -124,7 +133,7 @@ export function guardRecords (inner: Datastore, stats: RecordStats): Datastore {
           throw new StaleRecordError(`Refused location record for ${b.aor} with sequence ${b.seq}: ${a.seq} is stored`)
         }
       }
-      if (incoming != null) stats.stored++
+      stats.stored++
     }
     return inner.put(key, value, options)
   }

@@ -22,7 +22,7 @@ import { CLOCK_SKEW_MS, PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH } from './constants.
 import { canonicalJson, toBase64Url, utf8 } from './encoding.ts'
 import { signBytes, verifyBytes } from './keys.ts'
 import type { IdentityKeyPair } from './keys.ts'
-import { describe, isRecord, requireBytes, requireString, requireTime } from './validate.ts'
+import { describe, parseJsonObject, requireBytes, requireString, requireTime } from './validate.ts'
 
 export const CA_PROTOCOL = '/peerline/ca/1.0.0'
 
@@ -211,7 +211,6 @@ export function parseCaResponse (frame: Uint8Array, op: CaRequest['op']): Extrac
 }
 
 const encoder = new TextEncoder()
-const decoder = new TextDecoder('utf-8', { fatal: true })
 
 /** UTF-8 JSON bytes of a message (the caller adds the length prefix). */
 export function encodeCaMessage (message: CaRequest | CaResponse): Uint8Array {
@@ -235,13 +234,6 @@ export function findCaCode (text: string): string | undefined {
 
 function parseFrame (frame: Uint8Array): Record<string, unknown> {
   if (frame.byteLength > MAX_CA_FRAME_BYTES) throw new MalformedCaMessageError(`CA message of ${frame.byteLength} bytes exceeds ${MAX_CA_FRAME_BYTES}`)
-  let value: unknown
-  try {
-    value = JSON.parse(decoder.decode(frame))
-  } catch (err) {
-    throw new MalformedCaMessageError('The CA message is not UTF-8 JSON', { cause: err })
-  }
-  if (!isRecord(value)) throw new MalformedCaMessageError(`The CA message is not a JSON object (got ${describe(value)})`)
-  return value
+  return parseJsonObject(frame, 'The CA message', MalformedCaMessageError)
 }
 

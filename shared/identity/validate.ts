@@ -14,6 +14,25 @@ export function isRecord (value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null
 }
 
+/** UTF-8 decoding that refuses invalid bytes instead of replacing them. */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * The JSON object in a frame from the network (`what` names it in the error,
+ * e.g. 'The CA message').
+ * @throws E when the bytes are not UTF-8 JSON or the JSON is not an object
+ */
+export function parseJsonObject (bytes: Uint8Array, what: string, E: ErrorClass): Record<string, unknown> {
+  let value: unknown
+  try {
+    value = JSON.parse(strictUtf8.decode(bytes))
+  } catch (err) {
+    throw new E(`${what} is not UTF-8 JSON`, { cause: err })
+  }
+  if (!isRecord(value)) throw new E(`${what} is not a JSON object (got ${describe(value)})`)
+  return value
+}
+
 export function requireRecord (value: unknown, what: string, E: ErrorClass): Record<string, unknown> {
   if (!isRecord(value)) throw new E(`${what} is not an object (got ${describe(value)})`)
   return value

@@ -13,12 +13,12 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Libp2p } from '@libp2p/interface'
-import { lpStream } from '@libp2p/utils'
 import {
   CA_PROTOCOL, CaUnavailableError, MAX_CA_FRAME_BYTES, MalformedCaMessageError, encodeCaMessage, identityKeyPair,
   normalizeAor, parseCaResponse, signCaRequest
 } from '../identity/index.ts'
 import type { CaCertificate, CaRequest, CaResponse, IdentityCertificate, IdentityKeyPair, StoredIdentity } from '../identity/index.ts'
+import { exchangeFrames } from './exchange.ts'
 
 /**
  * Bound on one exchange when the caller gives no signal. A request waits for
@@ -154,11 +154,7 @@ async function exchange (node: CaNode, peerId: string, request: CaRequest, optio
       : `Cannot reach the certificate authority on ${peerId}: ${(err as Error).message}`)
   }
   try {
-    const lp = lpStream(stream, { maxDataLength: MAX_CA_FRAME_BYTES })
-    await lp.write(encodeCaMessage(request), { signal })
-    const frame = await lp.read({ signal })
-    await stream.close({ signal }).catch(() => {})
-    return parseCaResponse(frame.subarray(), request.op)
+    return parseCaResponse(await exchangeFrames(stream, encodeCaMessage(request), MAX_CA_FRAME_BYTES, signal), request.op)
   } catch (err) {
     stream.abort(err as Error)
     if (options.signal?.aborted === true) throw options.signal.reason ?? err

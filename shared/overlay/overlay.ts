@@ -167,6 +167,8 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
   /** why the DHT validator refused records, per key, during lookups */
   private readonly rejections = new Map<string, Error>()
   private lastStatus: OverlayStatus = { online: false, supernodes: 0 }
+  /** the normalised AOR of the identity's email, kept with the email it was made from (asked per incoming SIP request) */
+  private ownAorCache?: { email: string, aor: string }
 
   constructor (init: OverlayInit, components: OverlayComponents = {}) {
     super()
@@ -447,7 +449,7 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
     const ttl = this.init.rosterCheckTtlMs ?? ROSTER_CHECK_TTL_MS
     await this.loadKnownRosters()
     const now = Date.now()
-    const own = this.init.identity != null && normalizeAor(this.init.identity.email) === aor && this.roster != null
+    const own = this.isOwnAor(aor) && this.roster != null
     const known: KnownRoster | undefined = own ? { roster: this.roster, at: now } : this.rosters.get(aor)
     const verdict = judge(known?.roster, identityKey, peerId)
     const age = known == null ? Infinity : now - known.at
@@ -471,8 +473,7 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
 
   /** Sequence number of the newest roster this device knows for `aor` (changes when it learns a newer one). */
   knownRosterSeq (aor: string): number | undefined {
-    const identity = this.init.identity
-    if (identity != null && normalizeAor(identity.email) === aor && this.roster != null) return this.roster.seq
+    if (this.isOwnAor(aor) && this.roster != null) return this.roster.seq
     return this.rosters.get(aor)?.roster?.seq
   }
 
@@ -885,8 +886,15 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
   }
 
   private isOwn (aor: string, record: LocationRecord): boolean {
-    const identity = this.init.identity
-    return identity != null && normalizeAor(identity.email) === aor && record.certificate.key === identity.publicKey
+    return this.isOwnAor(aor) && record.certificate.key === this.init.identity?.publicKey
+  }
+
+  /** Whether `aor` (normalised) is this device's identity; the identity can be replaced, so the cache follows its email. */
+  private isOwnAor (aor: string): boolean {
+    const email = this.init.identity?.email
+    if (email == null) return false
+    if (this.ownAorCache?.email !== email) this.ownAorCache = { email, aor: normalizeAor(email) }
+    return this.ownAorCache.aor === aor
   }
 
   private requireIdentity (): StoredIdentity {

@@ -24,8 +24,10 @@ import {
   fromBase64Url, normalizeAor, toBase64Url, utf8, MAX_DEVICE_NAME_LENGTH, MAX_PEER_ID_LENGTH
 } from '../identity/index.ts'
 import type { DeviceCertificate, DeviceRoster, IdentityCertificate } from '../identity/index.ts'
+import { parseJsonObject } from '../identity/validate.ts'
 import { logger } from '../util/logger.ts'
 import { MAX_ADDRS_PER_DEVICE } from './constants.ts'
+import { exchangeFrames } from './exchange.ts'
 import type { OverlayLibp2p } from './node.ts'
 
 const log = logger('overlay:pairing')
@@ -258,7 +260,7 @@ export class PairingHost {
     const lp = lpStream(stream, { maxDataLength: MAX_PAIRING_FRAME_BYTES })
     let reply: Record<string, unknown>
     try {
-      const request = parseFrame(await lp.read({ signal }))
+      const request = parseFrame((await lp.read({ signal })).subarray())
       const grant = await this.check(request, remotePeer)
       reply = { ok: true, ...grant }
     } catch (err) {
@@ -304,15 +306,8 @@ function sameCode (a: string, b: string): boolean {
   return diff === 0
 }
 
-function parseFrame (data: { subarray: () => Uint8Array }): Record<string, unknown> {
-  let value: unknown
-  try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data.subarray()))
-  } catch {
-    throw new MalformedPairingMessageError('The pairing message is not UTF-8 JSON')
-  }
-  if (typeof value !== 'object' || value == null || Array.isArray(value)) throw new MalformedPairingMessageError('The pairing message is not a JSON object')
-  return value as Record<string, unknown>
+function parseFrame (frame: Uint8Array): Record<string, unknown> {
+  return parseJsonObject(frame, 'The pairing message', MalformedPairingMessageError)
 }
 
 // ── the new device's side ───────────────────────────────────────────────────
@@ -355,10 +350,8 @@ export async function requestPairing (node: OverlayLibp2p, offer: PairingOffer, 
     throw new PairingFailedError(`Could not reach the other device: ${(err as Error).message}`)
   }
   try {
-    const lp = lpStream(stream, { maxDataLength: MAX_PAIRING_FRAME_BYTES })
-    await lp.write(utf8(JSON.stringify({ code: init.code ?? offer.code, name: init.name })), { signal })
-    const reply = parseFrame(await lp.read({ signal }))
-    await stream.close({ signal }).catch(() => {})
+    const request = utf8(JSON.stringify({ code: init.code ?? offer.code, name: init.name }))
+    const reply = parseFrame(await exchangeFrames(stream, request, MAX_PAIRING_FRAME_BYTES, signal))
     if (reply.ok !== true) {
       const E = WIRE_ERRORS[String(reply.error)] ?? PairingFailedError
       throw new E(typeof reply.message === 'string' ? reply.message.slice(0, 300) : undefined)
