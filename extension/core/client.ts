@@ -20,6 +20,15 @@ export class DeviceUnavailableError extends Error {
   constructor (message = 'The Peerline background device did not start') { super(message) }
 }
 
+/** Whether a page's window has closed; in Firefox a closed page's window is a dead object that throws on any access. */
+export function windowGone (w: Window): boolean {
+  try {
+    return w.closed
+  } catch {
+    return true
+  }
+}
+
 function findHost (): DeviceHost | undefined {
   const api = webext()
   for (const view of api.extension?.getViews?.() ?? []) {
@@ -104,7 +113,7 @@ export function claimCall (callId: string): boolean {
   if (host === undefined) return true
   const owners = host.peerlineCallOwners ??= new Map<string, Window>()
   const owner = owners.get(callId)
-  if (owner !== undefined && owner !== window && !owner.closed) return false
+  if (owner !== undefined && owner !== window && !windowGone(owner)) return false
   owners.set(callId, window)
   addEventListener('pagehide', () => { if (owners.get(callId) === window) owners.delete(callId) }, { once: true })
   return true

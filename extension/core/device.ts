@@ -13,6 +13,7 @@
 import { AppServices } from '../../shared/ui/app/services.ts'
 import type { Call } from '../../shared/sip/api.ts'
 import { logger } from '../../shared/util/logger.ts'
+import { windowGone } from './client.ts'
 
 const log = logger('extension:device')
 
@@ -45,7 +46,7 @@ async function getUserMedia (constraints: MediaStreamConstraints): Promise<Media
   const sources = (globalThis as DeviceHost).peerlineMediaSources ?? []
   for (let i = sources.length - 1; i >= 0; i--) {
     const w = sources[i] as Window
-    if (w.closed) { sources.splice(i, 1); continue }
+    if (windowGone(w)) { sources.splice(i, 1); continue }
     return await w.navigator.mediaDevices.getUserMedia(constraints)
   }
   return await navigator.mediaDevices.getUserMedia(constraints)
@@ -58,6 +59,11 @@ async function getUserMedia (constraints: MediaStreamConstraints): Promise<Media
  */
 export function startDevice (platform: DevicePlatform): Promise<AppServices> {
   const host = globalThis as DeviceHost
+  // the host creates the collections pages share: in Firefox an object that a
+  // page creates dies with that page ("can't access dead object")
+  host.peerlineMediaSources ??= []
+  host.peerlineDialGrants ??= new Map()
+  host.peerlineCallOwners ??= new Map()
   host.peerlineDevice ??= (async () => {
     // no config.json ships with the extension: supernodes come from the options page
     const services = new AppServices({ configUrl: 'data:application/json,{}', getUserMedia, deviceName: platform.deviceName, ...(platform.webrtc === false ? { webrtc: false } : {}) })
