@@ -21,18 +21,13 @@ import { serveApp } from '../../supernode/web.ts'
 import type { WebServer } from '../../supernode/web.ts'
 import { CHROMIUM, CHROMIUM_ARGS, launchProfile } from '../helpers/browser.ts'
 import { parseCallRoute } from '../../extension/pages/route.ts'
-import { audioRtp as rtp, onboard, submitIdentityForm } from '../helpers/pwa.ts'
+import { audioRtp as rtp, expectAudioBothWays, onboard, submitIdentityForm } from '../helpers/pwa.ts'
 import { eventually, spawnSupernode } from '../helpers/supernode-process.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
 
 /** Joining the overlay and publishing a record takes a few seconds on loopback; generous for a loaded 2-core machine. */
 const ONLINE_TIMEOUT = 45_000
 const CALL_TIMEOUT = 30_000
-/**
- * totalAudioEnergy gained from one beep of Chromium's fake microphone is about
- * 0.1 (measured); silence or comfort noise adds around 1e-9.
- */
-const AUDIBLE = 0.01
 
 const LINK_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>Links</title></head><body>
 <p><a id="sip" href="sip:bob@example.org">Call Bob</a></p>
@@ -194,17 +189,8 @@ describe('Chromium extension: a sip: link on a web page becomes a call to a PWA 
     assert.equal(await callWindow.locator('audio.remote-audio').evaluate(el => (el as HTMLAudioElement).srcObject !== null), true,
       'the call window plays the remote audio')
 
-    const first = { alice: await rtp(callWindow, 'extension'), bob: await rtp(bobPage, 'pwa') }
-    const second = await eventually(async () => {
-      const now = { alice: await rtp(callWindow, 'extension'), bob: await rtp(bobPage, 'pwa') }
-      for (const side of ['alice', 'bob'] as const) {
-        if (!(now[side].sent > first[side].sent && now[side].received > first[side].received)) return undefined
-      }
-      // the fake microphone beeps once a second: sound, not silence, arrives on both sides
-      if (!(now.bob.energy - first.bob.energy > AUDIBLE && now.alice.energy - first.alice.energy > AUDIBLE)) return undefined
-      return now
-    }, { timeoutMs: 15_000, what: 'RTP both ways' }).catch(() => undefined)
-    assert.ok(second !== undefined, `audio RTP grows both ways: ${JSON.stringify(first)}`)
+    // the fake microphone beeps once a second: sound, not silence, arrives on both sides
+    const { first, second } = await expectAudioBothWays({ alice: async () => await rtp(callWindow, 'extension'), bob: async () => await rtp(bobPage, 'pwa') })
     console.info(`RTP packets: ${JSON.stringify(first)} → ${JSON.stringify(second)}`)
 
     await bobPage.getByRole('button', { name: 'Hang up' }).click()

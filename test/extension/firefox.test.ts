@@ -22,18 +22,13 @@ import type { WebServer } from '../../supernode/web.ts'
 import { launchProfile } from '../helpers/browser.ts'
 import { Firefox, firefoxAvailable } from '../helpers/firefox.ts'
 import { parseCallRoute } from '../../extension/pages/route.ts'
-import { audioRtp, onboard } from '../helpers/pwa.ts'
-import { eventually, spawnSupernode } from '../helpers/supernode-process.ts'
+import { audioRtp, expectAudioBothWays, onboard } from '../helpers/pwa.ts'
+import { spawnSupernode } from '../helpers/supernode-process.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
 
 /** Joining the overlay and publishing a record takes a few seconds on loopback; generous for a loaded 2-core machine. */
 const ONLINE_TIMEOUT = 45_000
 const CALL_TIMEOUT = 30_000
-/**
- * totalAudioEnergy gained from one beep of Chromium's fake microphone is about
- * 0.1 (measured); silence or comfort noise adds around 1e-9.
- */
-const AUDIBLE = 0.01
 
 const LINK_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>Links</title></head><body>
 <p><a id="sip" href="sip:bob@example.org" style="font-size: 32px">Call Bob</a></p>
@@ -151,17 +146,8 @@ describe('Firefox extension: a sip: link on a web page becomes a call to a PWA u
         if (s.type === 'inbound-rtp') { r.received += s.packetsReceived ?? 0; r.energy += s.totalAudioEnergy ?? 0 }
       })
       return r`)
-    const first = { alice: await aliceRtp(), bob: await audioRtp(bobPage, 'pwa') }
-    const second = await eventually(async () => {
-      const now = { alice: await aliceRtp(), bob: await audioRtp(bobPage, 'pwa') }
-      for (const side of ['alice', 'bob'] as const) {
-        if (!(now[side].sent > first[side].sent && now[side].received > first[side].received)) return undefined
-      }
-      // Firefox's fake microphone is a steady tone, Chromium's beeps once a second: sound arrives on both sides
-      if (!(now.bob.energy - first.bob.energy > AUDIBLE && now.alice.energy - first.alice.energy > AUDIBLE)) return undefined
-      return now
-    }, { timeoutMs: 15_000, what: 'RTP both ways' }).catch(() => undefined)
-    assert.ok(second !== undefined, `audio RTP grows both ways: ${JSON.stringify(first)}`)
+    // Firefox's fake microphone is a steady tone, Chromium's beeps once a second: sound arrives on both sides
+    const { first, second } = await expectAudioBothWays({ alice: aliceRtp, bob: async () => await audioRtp(bobPage, 'pwa') })
     console.info(`RTP packets: ${JSON.stringify(first)} → ${JSON.stringify(second)}`)
 
     await bobPage.getByRole('button', { name: 'Hang up' }).click()

@@ -13,6 +13,7 @@ import type { Supernode } from '../../supernode/supernode.ts'
 import { serveApp } from '../../supernode/web.ts'
 import type { WebServer } from '../../supernode/web.ts'
 import { launchProfile } from './browser.ts'
+import { eventually } from './supernode-process.ts'
 
 /** One simulated person: their Chromium profile (and its directory), its page, and the page's uncaught errors. */
 export interface Person { context: BrowserContext, page: Page, errors: string[], dir: string }
@@ -103,4 +104,31 @@ export async function audioRtp (page: Page, which: 'extension' | 'pwa' = 'pwa'):
     })
     return r
   }, which)
+}
+
+export interface AudioCounters { sent: number, received: number, energy: number }
+
+/**
+ * Gain in WebRTC totalAudioEnergy that counts as sound: one beep of Chromium's
+ * fake microphone adds about 0.1 (measured); silence or comfort noise ~1e-9.
+ */
+export const AUDIBLE = 0.01
+
+/**
+ * Waits (up to 15 s) until audio RTP grows both ways between Alice and Bob and
+ * sound (not silence) arrives on both sides; fails with the first readings.
+ * Returns the readings before and after.
+ */
+export async function expectAudioBothWays (read: { alice: () => Promise<AudioCounters>, bob: () => Promise<AudioCounters> }): Promise<{ first: Record<'alice' | 'bob', AudioCounters>, second: Record<'alice' | 'bob', AudioCounters> }> {
+  const first = { alice: await read.alice(), bob: await read.bob() }
+  const second = await eventually(async () => {
+    const now = { alice: await read.alice(), bob: await read.bob() }
+    for (const side of ['alice', 'bob'] as const) {
+      if (!(now[side].sent > first[side].sent && now[side].received > first[side].received)) return undefined
+      if (!(now[side].energy - first[side].energy > AUDIBLE)) return undefined
+    }
+    return now
+  }, { timeoutMs: 15_000, what: 'RTP both ways' }).catch(() => undefined)
+  if (second === undefined) throw new Error(`audio RTP did not grow both ways: ${JSON.stringify(first)}`)
+  return { first, second }
 }
