@@ -27,7 +27,7 @@ import { TypedEventEmitter } from 'main-event'
 import { normalizeAor } from './address.ts'
 import { verifyCaCertificate } from './certificate.ts'
 import type { CaCertificate } from './certificate.ts'
-import { MAX_CA_NAME_LENGTH, PUBLIC_KEY_LENGTH } from './constants.ts'
+import { MAX_CA_NAME_LENGTH, MAX_CHAIN_LENGTH, PUBLIC_KEY_LENGTH } from './constants.ts'
 import { fromBase64Url, toBase64Url } from './encoding.ts'
 import { InvalidCaError, KeyChangedError, MalformedTrustStoreError } from './errors.ts'
 import { describe, isRecord } from './validate.ts'
@@ -59,6 +59,51 @@ export interface TrustCheck {
   key: string
   /** the pinned key, when there is a pin */
   pinnedKey?: string
+}
+
+/**
+ * How far this user can believe that a key speaks for an address: the one
+ * trust vocabulary every screen shows (see `judge`). Only 'contact-verified'
+ * and 'ca-verified' are a success; a self-issued certificate is at best a
+ * 'known-key'.
+ *
+ *   contact-verified  safety numbers compared for this key        "Verified contact"
+ *   ca-verified       issued by a CA this user trusts             "Verified by <CA name>"
+ *   known-key         pinned on first contact, never compared     "Known key since <date>"
+ *   key-changed       another key is pinned for the address       warning
+ *   unverified        self-issued (or an untrusted CA), never met "Not verified — anyone can claim this address"
+ */
+export type TrustLevel =
+  | { level: 'contact-verified', key: string, verifiedAt: number, caName?: string }
+  | { level: 'ca-verified', key: string, caName: string, caKey: string }
+  | { level: 'known-key', key: string, since: number }
+  | { level: 'key-changed', key: string, pinnedKey: string, pinnedSince: number }
+  | { level: 'unverified', key: string }
+
+/** What `judge` needs of a certificate whose signature was already checked. */
+export interface JudgedCertificate {
+  /** base64url identity key */
+  key: string
+  /** base64url issuer key (equals `key` when self-issued) */
+  issuer: string
+}
+
+/**
+ * Orders trust levels for choosing between claims of one address: higher is
+ * more trustworthy; 0 means nothing this user decided vouches for the key.
+ */
+export function trustRank (t: TrustLevel): number {
+  switch (t.level) {
+    case 'contact-verified': return 3
+    case 'ca-verified': return 2
+    case 'known-key': return 1
+    default: return 0
+  }
+}
+
+/** true for the two levels that may look like success in a UI */
+export function isVerifiedLevel (t: TrustLevel): boolean {
+  return t.level === 'contact-verified' || t.level === 'ca-verified'
 }
 
 export interface ContactPin {
@@ -190,6 +235,29 @@ export class TrustStore extends TypedEventEmitter<TrustEvents> {
     const key = keyString(identityKey)
     const pin = this.#require().pins.get(address)
     return pin === undefined ? { status: 'new', key } : checkAgainst(pin, key)
+  }
+
+  /**
+   * The trust level of `cert` (signature, dates and address already checked
+   * by the caller) for `aor`, by this user's own decisions. Pure: writes nothing.
+   * A certificate is CA-verified only when its issuer is a CA trusted here
+   * (directly, or through `chain` CA certificates leading to one).
+   *
+   * @example trust.judge('bob@example.org', record.certificate)  // { level: 'ca-verified', caName: 'Example CA', … }
+   */
+  judge (aor: string, cert: JudgedCertificate, options: { chain?: CaCertificate[], now?: number } = {}): TrustLevel {
+    const address = normalizeAor(aor)
+    const key = cert.key
+    const data = this.#require()
+    const pin = data.pins.get(address)
+    const ca = cert.issuer !== cert.key ? issuingCa(data.cas, cert.issuer, options.chain ?? [], options.now ?? Date.now()) : undefined
+    if (pin !== undefined && pin.key === key && pin.verifiedKey === key) {
+      return { level: 'contact-verified', key, verifiedAt: pin.verifiedAt ?? pin.pinnedAt, ...(ca !== undefined ? { caName: ca.name } : {}) }
+    }
+    if (ca !== undefined) return { level: 'ca-verified', key, caName: ca.name, caKey: ca.key }
+    if (pin !== undefined && pin.key === key) return { level: 'known-key', key, since: pin.pinnedAt }
+    if (pin !== undefined) return { level: 'key-changed', key, pinnedKey: pin.key, pinnedSince: pin.pinnedAt }
+    return { level: 'unverified', key }
   }
 
   /** The pin of a contact, if any. */
@@ -429,6 +497,25 @@ function keyString (key: string | Uint8Array): string {
   }
   if (bytes.length !== PUBLIC_KEY_LENGTH) throw new TypeError(`Identity key must be ${PUBLIC_KEY_LENGTH} bytes (got ${bytes.length})`)
   return toBase64Url(bytes)
+}
+
+/** The trusted CA behind `issuer`, directly or through a chain of CA certificates; undefined when none is trusted. */
+function issuingCa (cas: TrustedCa[], issuer: string, chain: CaCertificate[], now: number): TrustedCa | undefined {
+  let current = issuer
+  for (let used = 0; used <= MAX_CHAIN_LENGTH; used++) {
+    const trusted = cas.find(ca => ca.key === current)
+    if (trusted !== undefined) return trusted
+    const link = chain.find(c => c.key === current)
+    if (link === undefined) return undefined
+    try {
+      const verified = verifyCaCertificate(link, { now })
+      if (verified.issuer === verified.key) return undefined
+      current = verified.issuer
+    } catch {
+      return undefined
+    }
+  }
+  return undefined
 }
 
 function checkAgainst (pin: ContactPin, key: string): TrustCheck {

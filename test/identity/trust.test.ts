@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
   generateIdentityKey, issueCaCertificate, issueIdentityCertificate, openTrustStore, parseCaInput, toBase64Url,
-  TrustStore, verifyIdentityCertificate
+  isVerifiedLevel, TrustStore, trustRank, verifyIdentityCertificate
 } from '../../shared/identity/index.ts'
 import type { TrustChange, TrustStorage } from '../../shared/identity/index.ts'
 import { expectRejects } from '../helpers/assert.ts'
@@ -236,5 +236,47 @@ describe('TrustStore: certificate authorities', () => {
     assert.throws(() => parseCaInput(caCert.key), { name: 'InvalidCaError', message: /name/ })
     assert.throws(() => parseCaInput('{oops'), { name: 'InvalidCaError', message: /JSON/ })
     assert.throws(() => parseCaInput(''), { name: 'InvalidCaError' })
+  })
+})
+
+describe('TrustStore.judge: the one trust vocabulary', () => {
+  it('self-issued and never met is unverified; pinned is a known key; compared is a verified contact', async () => {
+    const trust = await openTrustStore(memory())
+    const bob = generateIdentityKey()
+    const k = toBase64Url(bob.publicKey)
+    const self = { key: k, issuer: k }
+    assert.deepEqual(trust.judge('bob@example.org', self), { level: 'unverified', key: k })
+    await trust.pinOnFirstUse('bob@example.org', k)
+    const known = trust.judge('bob@example.org', self)
+    assert.equal(known.level, 'known-key')
+    assert.equal(isVerifiedLevel(known), false)
+    const other = key()
+    const changed = trust.judge('Bob@example.org', { key: other, issuer: other })
+    assert.equal(changed.level, 'key-changed')
+    assert.equal(trustRank(changed), 0)
+    await trust.markVerified('bob@example.org', k)
+    const compared = trust.judge('bob@example.org', self)
+    assert.equal(compared.level, 'contact-verified')
+    assert.equal(isVerifiedLevel(compared), true)
+  })
+
+  it('a CA-issued certificate is verified only by a CA this user trusts, directly or through a chain', async () => {
+    const trust = await openTrustStore(memory())
+    const root = generateIdentityKey()
+    const intermediate = generateIdentityKey()
+    const rootCert = issueCaCertificate({ name: 'Example Root', subjectKey: root.publicKey, issuer: root })
+    const interCert = issueCaCertificate({ name: 'Example Mail CA', subjectKey: intermediate.publicKey, issuer: root })
+    const k = key()
+    const direct = { key: k, issuer: toBase64Url(root.publicKey) }
+    const chained = { key: k, issuer: toBase64Url(intermediate.publicKey) }
+    assert.equal(trust.judge('bob@example.org', direct).level, 'unverified')
+    await trust.addCa(rootCert)
+    const byCa = trust.judge('bob@example.org', direct)
+    assert.deepEqual(byCa, { level: 'ca-verified', key: k, caName: 'Example Root', caKey: toBase64Url(root.publicKey) })
+    assert.equal(trust.judge('bob@example.org', chained).level, 'unverified')
+    assert.equal(trust.judge('bob@example.org', chained, { chain: [interCert] }).level, 'ca-verified')
+    // a self-issued certificate never becomes CA-verified, whatever is trusted
+    assert.equal(trust.judge('bob@example.org', { key: k, issuer: k }).level, 'unverified')
+    assert.ok(trustRank(byCa) > trustRank({ level: 'known-key', key: k, since: 0 }))
   })
 })
