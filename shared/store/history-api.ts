@@ -16,6 +16,9 @@ export interface MessageRecord {
   status: 'sending' | 'sent' | 'failed' | 'received'
 }
 
+/** A message to store: `id` is generated when not given. */
+export type NewMessage = Omit<MessageRecord, 'id'> & { id?: string }
+
 export type CallOutcome = 'answered' | 'missed' | 'declined' | 'cancelled' | 'no-answer' | 'failed' | 'busy'
 
 export interface CallRecord {
@@ -45,7 +48,7 @@ export interface ConversationSummary {
 }
 
 export interface HistoryStore {
-  addMessage: (m: Omit<MessageRecord, 'id'> & { id?: string }) => Promise<MessageRecord>
+  addMessage: (m: NewMessage) => Promise<MessageRecord>
   setMessageStatus: (id: string, status: MessageRecord['status']) => Promise<void>
   /** oldest first; `before` pages backwards (ms epoch, exclusive) */
   conversation: (peer: string, options?: { limit?: number, before?: number }) => Promise<MessageRecord[]>

@@ -9,7 +9,7 @@
  * one-digit numbers and single ideographs are kept; words are cut to MAX_TOKEN_LENGTH
  * characters.
  */
-import { MAX_TOKEN_LENGTH } from './history-constants.ts'
+import { MAX_TOKEN_LENGTH } from './constants.ts'
 
 const COMBINING_MARKS = /\p{M}+/gu
 // Latin letters that NFKD leaves whole but people type without their stroke or ligature
