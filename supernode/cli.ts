@@ -6,6 +6,7 @@
  *     --data-dir /var/lib/peerline --health 127.0.0.1:9002
  */
 import { parseArgs } from 'node:util'
+import { unrefTimer } from '../shared/util/async.ts'
 import { redactSmtpUrl } from './ca.ts'
 import type { CaInit } from './ca.ts'
 import { startSupernode } from './supernode.ts'
@@ -186,8 +187,7 @@ export async function main (argv: string[]): Promise<number> {
   await new Promise<void>(resolve => {
     const shutdown = (signal: string): void => {
       process.stderr.write(`peerline-supernode: ${signal}, shutting down\n`)
-      const force = setTimeout(() => { process.exit(1) }, 10_000)
-      force.unref()
+      unrefTimer(setTimeout(() => { process.exit(1) }, 10_000))
       sn.stop().then(resolve, (err: Error) => {
         process.stderr.write(`peerline-supernode: shutdown error: ${err.message}\n`)
         resolve()

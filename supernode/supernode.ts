@@ -24,6 +24,7 @@ import {
 } from '../shared/overlay/index.ts'
 import type { OverlayLibp2p } from '../shared/overlay/index.ts'
 import { CA_PROTOCOL } from '../shared/identity/index.ts'
+import { unrefTimer } from '../shared/util/async.ts'
 import { logger } from '../shared/util/logger.ts'
 import { startCa } from './ca.ts'
 import type { CaHealth, CaInit, CertificateAuthority } from './ca.ts'
@@ -270,11 +271,10 @@ export async function startSupernode (init: SupernodeInit): Promise<Supernode> {
     }
   }
 
-  const sweeper = setInterval(() => {
+  const sweeper = unrefTimer(setInterval(() => {
     limiter.prune()
     sweepRecords(base, stats).catch(err => { log.error('sweep failed: %s', (err as Error).message) })
-  }, init.sweepIntervalMs ?? RECORD_SWEEP_INTERVAL_MS)
-  sweeper.unref?.()
+  }, init.sweepIntervalMs ?? RECORD_SWEEP_INTERVAL_MS))
 
   let stopping: Promise<void> | undefined
   const stop = async (): Promise<void> => {

@@ -31,6 +31,7 @@ import { MAX_CA_NAME_LENGTH, MAX_CHAIN_LENGTH, PUBLIC_KEY_LENGTH } from './const
 import { fromBase64Url, toBase64Url } from './encoding.ts'
 import { InvalidCaError, KeyChangedError, MalformedTrustStoreError } from './errors.ts'
 import { describe, isRecord } from './validate.ts'
+import { serialQueue } from '../util/async.ts'
 
 /** Where trust settings are kept: one text value (IndexedDB entry, file, memory). */
 export interface TrustStorage {
@@ -157,7 +158,7 @@ interface TrustData {
 export class TrustStore extends TypedEventEmitter<TrustEvents> {
   readonly #storage: TrustStorage
   #data?: TrustData
-  #queue: Promise<unknown> = Promise.resolve()
+  readonly #queue = serialQueue()
   readonly #shareAs?: string
   #channel?: BroadcastChannel
 
@@ -416,9 +417,7 @@ export class TrustStore extends TypedEventEmitter<TrustEvents> {
     const name = this.#shareAs
     const locks = name !== undefined ? (globalThis.navigator as { locks?: LockManager } | undefined)?.locks : undefined
     const locked = locks !== undefined && name !== undefined ? async () => await locks.request(name, fn) as T : fn
-    const run = this.#queue.then(locked, locked)
-    this.#queue = run.catch(() => {})
-    return run
+    return this.#queue.run(locked)
   }
 }
 
