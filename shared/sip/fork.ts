@@ -32,6 +32,10 @@
  * transition() is the only way either state changes and refuses anything not
  * in these diagrams (InvalidStateError); FORK_TRANSITIONS and
  * BRANCH_TRANSITIONS are the tables.
+ *
+ * (A little over 500 lines: Fork and Branch move together on every response,
+ * and most of the length is the diagrams and RFC notes; splitting Branch out
+ * would only export its internals to one caller.)
  */
 import { sleep, unrefTimer } from '../util/async.ts'
 import { backoff } from '../util/backoff.ts'

@@ -19,8 +19,8 @@
  *
  * The parts: links.ts keeps the streams (dial, upgrade, idle sweep, route
  * cache), fork.ts the forked transactions and their state tables,
- * standing.ts the device-roster check of each stream; this file is the
- * Socket JsSIP sees and the routing between them.
+ * standing.ts the device-roster check of each stream, origins.ts who sent
+ * what; this file is the Socket JsSIP sees and the routing between them.
  */
 import { normalizeAor } from '../identity/index.ts'
 import { NotFoundError } from '../overlay/index.ts'
@@ -36,6 +36,8 @@ import type { ForkOutcome } from './fork.ts'
 import type { PeerVerification } from './hello.ts'
 import type { SipLink } from './link.ts'
 import { SipLinks } from './links.ts'
+import { Origins } from './origins.ts'
+import type { RequestOrigin } from './origins.ts'
 import type { SipLinksInit } from './links.ts'
 import { buildResponse, getHeader, parseSipMessage, sipUriParts } from './message.ts'
 import type { SipMessage } from './message.ts'
@@ -46,6 +48,7 @@ import { StandingGates } from './standing.ts'
 export { bestResponse, RINGING_BRANCH_GRACE_MS } from './fork.ts'
 export type { ForkOutcome } from './fork.ts'
 export { devicePeer } from './routing.ts'
+export type { RequestOrigin } from './origins.ts'
 
 const log = logger('sip:transport')
 
@@ -56,16 +59,6 @@ export type SipTransportInit = SipLinksInit
 
 export interface SipTransportComponents {
   overlay: Overlay
-}
-
-/** Who sent a request (or answered one), and what their stream proved. */
-export interface RequestOrigin {
-  peerId: string
-  /** the verification of this request's From address against the stream's hello */
-  verification: PeerVerification
-  /** the From (for requests) or To (for responses) address as claimed */
-  claimedAor?: string
-  displayName: string
 }
 
 export interface PreparedTarget {
@@ -113,7 +106,7 @@ export class SipTransport implements JsSipSocket {
   private shutdown = new AbortController()
   private sweeper?: ReturnType<typeof setInterval>
   private readonly serverTxns = new Map<string, ServerTxn>()
-  private readonly origins = new Map<string, RequestOrigin & { at: number }>()
+  private readonly origins = new Origins()
   private readonly dialogPeers = new Map<string, { peerId: string, at: number }>()
   private readonly forks = new Map<string, Fork>()
   private readonly ownBranches = new Map<string, number>()
@@ -235,7 +228,7 @@ export class SipTransport implements JsSipSocket {
 
   /** Who sent the latest request with this Call-ID. */
   origin (callId: string): RequestOrigin | undefined {
-    return this.origins.get(callId)
+    return this.origins.request(callId)
   }
 
   /** The forking context of a request JsSIP sent to an address, by Call-ID and method. */
@@ -298,13 +291,12 @@ export class SipTransport implements JsSipSocket {
 
   /** Remembers who answered an INVITE (the Phone shows whether the callee is verified). */
   noteAnswer (msg: SipMessage, link: SipLink): void {
-    this.origins.set(`answer:${msg.callId}`, { ...judge(link, msg.to.uri, msg.to.displayName), at: Date.now() })
-    trim(this.origins)
+    this.origins.noteAnswer(msg, link)
   }
 
   /** Who answered the INVITE with this Call-ID, and what their stream proved. */
   answeredBy (callId: string): RequestOrigin | undefined {
-    return this.origins.get(`answer:${callId}`)
+    return this.origins.answer(callId)
   }
 
   /** Hands a message to JsSIP; its exceptions never reach the stream. */
@@ -468,8 +460,7 @@ export class SipTransport implements JsSipSocket {
     }
     this.dialogPeers.set(msg.callId, { peerId: link.remotePeer, at: Date.now() })
     trim(this.dialogPeers)
-    this.origins.set(msg.callId, { ...judge(link, msg.from.uri, msg.from.displayName), at: Date.now() })
-    trim(this.origins)
+    this.origins.noteRequest(msg, link)
     if (!this.connected) {
       if (msg.method !== 'ACK') link.send(buildResponse(msg, 480))
       return
@@ -499,27 +490,10 @@ export class SipTransport implements JsSipSocket {
   private sweep (): void {
     const now = Date.now()
     for (const [k, t] of this.serverTxns) if (now - t.at > SERVER_TRANSACTION_IDLE_MS) this.serverTxns.delete(k)
-    for (const [k, o] of this.origins) if (now - o.at > SERVER_TRANSACTION_IDLE_MS * 12) this.origins.delete(k)
+    this.origins.sweep(now)
     for (const [k, at] of this.ownBranches) if (now - at > TRANSACTION_LINGER_MS) this.ownBranches.delete(k)
     this.links.sweep(now)
   }
-}
-
-/** A request's claimed From address judged against the stream's hello. */
-function judge (link: SipLink, uri: string, displayName: string): RequestOrigin {
-  let claimed: string | undefined
-  const parts = sipUriParts(uri)
-  if (parts != null) {
-    try {
-      claimed = normalizeAor(`${parts.user}@${parts.host}`)
-    } catch { /* unparseable: judged as claimed */ }
-  }
-  const v = link.verification
-  let verification: PeerVerification = v
-  if (v.verified && v.aor !== claimed) {
-    verification = { verified: false, reason: 'WrongEmailError', message: `The device proved ${v.aor} but claims ${claimed ?? uri}` }
-  }
-  return { peerId: link.remotePeer, verification, ...(claimed != null ? { claimedAor: claimed } : {}), displayName }
 }
 
 function txnKey (branch: string, method: string): string {
