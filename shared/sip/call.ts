@@ -8,6 +8,10 @@
  * transition() is the only way the state changes and refuses anything not in
  * that diagram (InvalidStateError). JsSIP's session events are mapped here,
  * once; the PWA and the extension see only typed events.
+ *
+ * (A little over 500 lines: the state machine, the end-cause mapping and
+ * PeerlineCall are one call's lifecycle, and each is short; they stay
+ * together so the diagram above describes the whole file.)
  */
 import { TypedEventEmitter } from 'main-event'
 import { reasonCause } from './message.ts'

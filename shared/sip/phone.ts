@@ -19,6 +19,7 @@ import { TypedEventEmitter } from 'main-event'
 import { KeyChangedError, normalizeAor } from '../identity/index.ts'
 import type { StoredIdentity, TrustStore } from '../identity/index.ts'
 import type { Overlay } from '../overlay/index.ts'
+import { raceSignal, sleep } from '../util/async.ts'
 import { logger } from '../util/logger.ts'
 import { PeerlineCall } from './call.ts'
 import type { SessionLike } from './call.ts'
@@ -474,20 +475,4 @@ function stopTracks (stream: MediaStream): void {
       t.stop()
     } catch { /* already stopped */ }
   }
-}
-
-async function sleep (ms: number): Promise<undefined> {
-  return await new Promise(resolve => {
-    const t = setTimeout(() => { resolve(undefined) }, ms)
-    ;(t as { unref?: () => void }).unref?.()
-  })
-}
-
-async function raceSignal<T> (p: Promise<T>, signal: AbortSignal): Promise<T> {
-  signal.throwIfAborted()
-  return await new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => { reject(signal.reason) }
-    signal.addEventListener('abort', onAbort, { once: true })
-    p.then(v => { signal.removeEventListener('abort', onAbort); resolve(v) }, (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e) })
-  })
 }

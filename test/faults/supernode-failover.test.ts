@@ -7,7 +7,7 @@
  *
  * The second drill kills the relay a ringing call goes through. The caller's
  * forking proxy keeps the ringing branch for a grace period
- * (shared/sip/transport.ts Fork.keepBranch) while it looks the callee up again
+ * (shared/sip/fork.ts Fork.keepBranch) while it looks the callee up again
  * and re-dials, then sends the INVITE again over the new stream (the callee's
  * server transaction takes it as a retransmission). Bob answers only after
  * that grace has passed, so the answer can only arrive through the resumed

@@ -2,7 +2,7 @@
  * A ringing call whose callee's device vanishes without a word (its libp2p
  * node stops: no CANCEL, no final response). The caller's forking proxy keeps
  * the branch for RINGING_BRANCH_GRACE_MS while it looks the device up again
- * and re-dials (shared/sip/transport.ts Fork.keepBranch); the device does not
+ * and re-dials (shared/sip/fork.ts Fork.keepBranch); the device does not
  * come back, so the branch fails with 480 once the grace is over, not before
  * and not much after. The branch that does come back is the relay-killed
  * fault drill (test/faults/supernode-failover.test.ts). Real supernode
