@@ -8,8 +8,8 @@ import type { Overlay } from '../../shared/overlay/index.ts'
 import { encodeFrame, FrameDecoder, phone, SIP_PROTOCOL } from '../../shared/sip/index.ts'
 import type { MediaAdapter, PeerlinePhone, PhoneInit } from '../../shared/sip/index.ts'
 import type { StoredIdentity } from '../../shared/identity/index.ts'
-import { newIdentity, startDevice } from '../helpers/overlay.ts'
-import { eventually } from '../helpers/supernode-process.ts'
+import { newIdentity, startDevice } from './overlay.ts'
+import { eventually } from './supernode-process.ts'
 
 export interface Device {
   overlay: Overlay

@@ -22,9 +22,9 @@ import type { Call, IncomingMessage, PeerlinePhone } from '../../shared/sip/inde
 import { startDevice, startHostilePeer } from '../helpers/overlay.ts'
 import { eventually, spawnSupernode } from '../helpers/supernode-process.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
-import { fakeMedia, installFakeWebRtc } from '../sip/fake-webrtc.ts'
-import { nextEvent, openRawSipStream, rawRequest, startPhoneDevice, stopDevice } from '../sip/helpers.ts'
-import type { Device } from '../sip/helpers.ts'
+import { fakeMedia, installFakeWebRtc } from '../helpers/fake-webrtc.ts'
+import { nextEvent, openRawSipStream, rawRequest, startPhoneDevice, stopDevice } from '../helpers/sip.ts'
+import type { Device } from '../helpers/sip.ts'
 
 installFakeWebRtc()
 

@@ -15,8 +15,8 @@ import type { IncomingMessage } from '../../shared/sip/index.ts'
 import { newIdentity, startDevice } from '../helpers/overlay.ts'
 import { eventually, spawnJoinedPair } from '../helpers/supernode-process.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
-import { nextEvent, openRawSipStream, rawRequest, startPhoneDevice, stopDevice } from './helpers.ts'
-import type { Device } from './helpers.ts'
+import { nextEvent, openRawSipStream, rawRequest, startPhoneDevice, stopDevice } from '../helpers/sip.ts'
+import type { Device } from '../helpers/sip.ts'
 import { expectRejects } from '../helpers/assert.ts'
 
 
