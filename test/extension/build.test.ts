@@ -6,8 +6,11 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { inflateRawSync } from 'node:zlib'
-import { mergeManifest, targetManifest } from '../../build/extension.ts'
+import { buildExtensions, mergeManifest, targetManifest } from '../../build/extension.ts'
 import { ROOT } from '../../build/build.ts'
 import { zip } from '../../build/zip.ts'
 import { sipTarget } from '../../extension/content/sip-target.ts'
@@ -108,6 +111,22 @@ describe('per-target manifests', () => {
   })
   it('mergeManifest: objects merge, arrays concatenate, scalars replace', () => {
     assert.deepEqual(mergeManifest({ a: { b: 1, c: [1] }, d: 'x' }, { a: { c: [1, 2], e: true }, d: 'y' }), { a: { b: 1, c: [1, 2], e: true }, d: 'y' })
+  })
+})
+
+describe('chromium bundles', () => {
+  it('carry webextension-polyfill (Chromium has no browser.*)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'peerline-chromium-build-'))
+    try {
+      const [r] = await buildExtensions({ targets: ['chromium'], outDir: dir, packageDir: null })
+      assert.ok(r !== undefined)
+      for (const f of ['background.js', 'offscreen.js', 'sip-links.js', 'popup.js', 'call.js', 'options.js']) {
+        // the polyfill's own guard, kept by minification
+        assert.match(await readFile(join(r.dir, f), 'utf8'), /only be loaded in a browser extension/, f)
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })
 
