@@ -6,17 +6,17 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { inflateRawSync } from 'node:zlib'
-import { buildExtensions, mergeManifest, targetManifest } from '../../build/extension.ts'
+import { mergeManifest, targetManifest } from '../../build/extension.ts'
 import { ROOT } from '../../build/build.ts'
 import { zip } from '../../build/zip.ts'
 import { sipTarget } from '../../extension/content/sip-target.ts'
 import { parseCallRoute } from '../../extension/pages/route.ts'
 import { callWindowPath, senderAllowed } from '../../extension/core/messages.ts'
 import type { ExtensionMessage } from '../../extension/core/messages.ts'
+import { withReleaseBuild } from '../helpers/extension-build.ts'
 
 describe('sip: link detection', () => {
   it('takes sip: and sips: links in any case, percent-decoded', () => {
@@ -116,17 +116,12 @@ describe('per-target manifests', () => {
 
 describe('chromium bundles', () => {
   it('carry webextension-polyfill (Chromium has no browser.*)', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'peerline-chromium-build-'))
-    try {
-      const [r] = await buildExtensions({ targets: ['chromium'], outDir: dir, packageDir: null })
-      assert.ok(r !== undefined)
+    await withReleaseBuild('chromium', async dir => {
       for (const f of ['background.js', 'offscreen.js', 'sip-links.js', 'popup.js', 'call.js', 'options.js']) {
         // the polyfill's own guard, kept by minification
-        assert.match(await readFile(join(r.dir, f), 'utf8'), /only be loaded in a browser extension/, f)
+        assert.match(await readFile(join(dir, f), 'utf8'), /only be loaded in a browser extension/, f)
       }
-    } finally {
-      await rm(dir, { recursive: true, force: true })
-    }
+    })
   })
 })
 
