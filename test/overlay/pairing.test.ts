@@ -16,6 +16,7 @@ import type { PairingHostInit } from '../../shared/overlay/pairing.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createDeviceRoster, identityKeyPair, identityStore, issueDeviceCertificate } from '../../shared/identity/index.ts'
+import type { DeviceCertificate, IdentityStore, StoredIdentity } from '../../shared/identity/index.ts'
 import { memoryStorage } from '../../shared/store/kv.ts'
 import { Libp2pRecord } from '@libp2p/record'
 import { MemoryDatastore } from 'datastore-core'
@@ -26,6 +27,15 @@ import { spawnJoinedPair, spawnSupernode } from '../helpers/supernode-process.ts
 import { eventually } from '../helpers/eventually.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
 import { expectRejects } from '../helpers/assert.ts'
+
+/** A new identity in `store` whose roster (at `seq`) lists one other device, a tablet; returned as saved. */
+async function identityWithTablet (store: IdentityStore, email: string, displayName: string, seq: number, tabletValidForMs?: number): Promise<{ identity: StoredIdentity, keys: ReturnType<typeof identityKeyPair>, tabletPeer: string, tablet: DeviceCertificate }> {
+  const keys = identityKeyPair(await store.create({ email, displayName }))
+  const tabletPeer = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+  const tablet = issueDeviceCertificate({ identity: keys, peerId: tabletPeer, name: 'tablet', ...(tabletValidForMs !== undefined ? { validForMs: tabletValidForMs } : {}) })
+  const identity = await store.updateDevices({ roster: createDeviceRoster({ identity: keys, seq, devices: [tablet] }) })
+  return { identity, keys, tabletPeer, tablet }
+}
 
 function otherCode (code: string): string {
   return code === '000000' ? '111111' : '000000'
@@ -62,12 +72,8 @@ describe('linked devices: pairing and revocation', { timeout: 240_000 }, () => {
   it('the primary renews device certificates that expire soon, and keeps the roster in its identity storage', async () => {
     const storage = memoryStorage()
     const store = identityStore(storage)
-    const identity = await store.create({ email: 'erin@example.org', displayName: 'Erin' })
-    const keys = identityKeyPair(identity)
-    const tabletPeer = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
-    const expiring = issueDeviceCertificate({ identity: keys, peerId: tabletPeer, name: 'tablet', validForMs: 2 * 24 * 3600_000 })
-    const roster = createDeviceRoster({ identity: keys, seq: 5, devices: [expiring] })
-    const withRoster = await store.updateDevices({ roster })
+    // the tablet's certificate expires soon
+    const { identity: withRoster, tabletPeer } = await identityWithTablet(store, 'erin@example.org', 'Erin', 5, 2 * 24 * 3600_000)
     const erin = await startDevice('erin@example.org', [supernodes[0]?.addr as string], { identity: withRoster, identityStore: store })
     devices.push(erin)
     await relayReserved(erin)
@@ -222,11 +228,7 @@ describe('linked devices: pairing and revocation', { timeout: 240_000 }, () => {
   it('a second holder of the identity key (a backup restored twice) cannot bring a revoked device back', async () => {
     const storage = memoryStorage()
     const store = identityStore(storage)
-    const identity = await store.create({ email: 'hank@example.org', displayName: 'Hank' })
-    const keys = identityKeyPair(identity)
-    const tabletPeer = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
-    const tablet = issueDeviceCertificate({ identity: keys, peerId: tabletPeer, name: 'tablet' })
-    const withTablet = await store.updateDevices({ roster: createDeviceRoster({ identity: keys, seq: 3, devices: [tablet] }) })
+    const { identity: withTablet, keys, tabletPeer, tablet } = await identityWithTablet(store, 'hank@example.org', 'Hank', 3)
     const hank = await startDevice('hank@example.org', [supernodes[0]?.addr as string], { identity: withTablet, identityStore: store })
     devices.push(hank)
     await relayReserved(hank)
@@ -236,7 +238,7 @@ describe('linked devices: pairing and revocation', { timeout: 240_000 }, () => {
     const hankCert = revoking.devices.find(d => d.peerId === hank.peerId)
     assert.ok(hankCert != null)
     const other = createDeviceRoster({ identity: keys, seq: revoking.seq + 3, devices: [hankCert, tablet] })
-    const otherRecord = createLocationRecord({ identity: keys, certificate: identity.certificate, roster: other, devices: [], seq: Date.now() + 1 })
+    const otherRecord = createLocationRecord({ identity: keys, certificate: withTablet.certificate, roster: other, devices: [], seq: Date.now() + 1 })
     for await (const _ of alice.node.services.dht.put(locationKey('hank@example.org'), encodeLocationRecord(otherRecord), { signal: AbortSignal.timeout(10_000) })) { /* drain */ }
     // hank learns it on its next publish and re-applies its revocation on top
     const record = await hank.publish({ signal: AbortSignal.timeout(10_000) })
@@ -271,11 +273,7 @@ describe('linked devices: pairing and revocation', { timeout: 240_000 }, () => {
     let failing = false
     const inner = memoryStorage()
     const store = identityStore({ read: async () => await inner.read(), write: async (data: string) => { if (failing) throw new Error('disk full'); await inner.write(data) } })
-    const identity = await store.create({ email: 'ida@example.org', displayName: 'Ida' })
-    const keys = identityKeyPair(identity)
-    const tabletPeer = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
-    const tablet = issueDeviceCertificate({ identity: keys, peerId: tabletPeer, name: 'tablet' })
-    const withTablet = await store.updateDevices({ roster: createDeviceRoster({ identity: keys, seq: 2, devices: [tablet] }) })
+    const { identity: withTablet, tabletPeer } = await identityWithTablet(store, 'ida@example.org', 'Ida', 2)
     const ida = await startDevice('ida@example.org', [supernodes[1]?.addr as string], { identity: withTablet, identityStore: store })
     devices.push(ida)
     await relayReserved(ida)
@@ -301,11 +299,7 @@ describe('linked devices: a revocation made offline', { timeout: 120_000 }, () =
     try {
       const port = Number(/\/tcp\/(\d+)\//.exec(sn.addr)?.[1])
       const store = identityStore(memoryStorage())
-      const identity = await store.create({ email: 'lee@example.org', displayName: 'Lee' })
-      const keys = identityKeyPair(identity)
-      const tabletPeer = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
-      const tablet = issueDeviceCertificate({ identity: keys, peerId: tabletPeer, name: 'tablet' })
-      const withTablet = await store.updateDevices({ roster: createDeviceRoster({ identity: keys, seq: 2, devices: [tablet] }) })
+      const { identity: withTablet, tabletPeer } = await identityWithTablet(store, 'lee@example.org', 'Lee', 2)
       const device = lee = await startDevice('lee@example.org', [sn.addr], { identity: withTablet, identityStore: store })
       await relayReserved(device)
       await device.publish({ signal: AbortSignal.timeout(10_000) })
