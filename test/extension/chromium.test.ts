@@ -22,7 +22,8 @@ import type { WebServer } from '../../supernode/web.ts'
 import { CHROMIUM, CHROMIUM_ARGS, launchProfile } from '../helpers/browser.ts'
 import { parseCallRoute } from '../../extension/pages/route.ts'
 import { audioRtp as rtp, expectAudioBothWays, onboard, submitIdentityForm } from '../helpers/pwa.ts'
-import { eventually, spawnSupernode } from '../helpers/supernode-process.ts'
+import { spawnSupernode } from '../helpers/supernode-process.ts'
+import { eventually } from '../helpers/eventually.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
 
 /** Joining the overlay and publishing a record takes a few seconds on loopback; generous for a loaded 2-core machine. */

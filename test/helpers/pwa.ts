@@ -13,7 +13,7 @@ import type { Supernode } from '../../supernode/supernode.ts'
 import { serveApp } from '../../supernode/web.ts'
 import type { WebServer } from '../../supernode/web.ts'
 import { launchProfile } from './browser.ts'
-import { eventually } from './supernode-process.ts'
+import { eventually } from './eventually.ts'
 
 /** One simulated person: their Chromium profile (and its directory), its page, and the page's uncaught errors. */
 export interface Person { context: BrowserContext, page: Page, errors: string[], dir: string }

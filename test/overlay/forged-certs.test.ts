@@ -20,11 +20,12 @@ import type { LocationRecord, Overlay } from '../../shared/overlay/index.ts'
 import { encodeHello, phone } from '../../shared/sip/index.ts'
 import type { Call, IncomingMessage, PeerlinePhone } from '../../shared/sip/index.ts'
 import { startDevice, startHostilePeer } from '../helpers/overlay.ts'
-import { eventually, spawnSupernode } from '../helpers/supernode-process.ts'
+import { spawnSupernode } from '../helpers/supernode-process.ts'
+import { eventually } from '../helpers/eventually.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
-import { fakeMedia, installFakeWebRtc } from '../sip/fake-webrtc.ts'
-import { nextEvent, openRawSipStream, rawRequest, startPhoneDevice, stopDevice } from '../sip/helpers.ts'
-import type { Device } from '../sip/helpers.ts'
+import { fakeMedia, installFakeWebRtc } from '../helpers/fake-webrtc.ts'
+import { nextEvent, openRawSipStream, rawRequest, startPhoneDevice, stopDevice } from '../helpers/sip.ts'
+import type { Device } from '../helpers/sip.ts'
 
 installFakeWebRtc()
 

@@ -15,9 +15,9 @@ import type { CallEnd, PeerlineCall } from '../../shared/sip/index.ts'
 import { RINGING_BRANCH_GRACE_MS } from '../../shared/sip/transport.ts'
 import { spawnSupernode } from '../helpers/supernode-process.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
-import { fakeMedia, installFakeWebRtc } from './fake-webrtc.ts'
-import { nextEvent, startPhoneDevice, stopDevice } from './helpers.ts'
-import type { Device } from './helpers.ts'
+import { fakeMedia, installFakeWebRtc } from '../helpers/fake-webrtc.ts'
+import { nextEvent, startPhoneDevice, stopDevice } from '../helpers/sip.ts'
+import type { Device } from '../helpers/sip.ts'
 
 installFakeWebRtc()
 

@@ -12,12 +12,13 @@ import { openTrustStore } from '../../shared/identity/index.ts'
 import type { KeyChangedError, TrustStore } from '../../shared/identity/index.ts'
 import { memoryStorage } from '../../shared/store/kv.ts'
 import type { Call, IncomingMessage } from '../../shared/sip/index.ts'
-import { eventually, spawnJoinedPair } from '../helpers/supernode-process.ts'
+import { spawnJoinedPair } from '../helpers/supernode-process.ts'
+import { eventually } from '../helpers/eventually.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
 import { expectRejects } from '../helpers/assert.ts'
-import { fakeMedia, installFakeWebRtc } from './fake-webrtc.ts'
-import { collect, nextEvent, startPhoneDevice, stopDevice } from './helpers.ts'
-import type { Device } from './helpers.ts'
+import { fakeMedia, installFakeWebRtc } from '../helpers/fake-webrtc.ts'
+import { collect, nextEvent, startPhoneDevice, stopDevice } from '../helpers/sip.ts'
+import type { Device } from '../helpers/sip.ts'
 
 installFakeWebRtc()
 

@@ -4,11 +4,11 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { generateIdentityKey, KeyChangedError, openTrustStore, safetyNumber, toBase64Url } from '../../shared/identity/index.ts'
-import type { Phone, RemoteParty } from '../../shared/sip/api.ts'
-import { memoryStorage } from '../../shared/store/kv.ts'
-import { errorMessage } from '../../shared/ui/messages.ts'
-import { KeyWatch } from '../../shared/ui/app/trust.ts'
+import { generateIdentityKey, KeyChangedError, openTrustStore, safetyNumber, toBase64Url } from '../../../shared/identity/index.ts'
+import type { Phone, RemoteParty } from '../../../shared/sip/api.ts'
+import { memoryStorage } from '../../../shared/store/kv.ts'
+import { errorMessage } from '../../../shared/ui/messages.ts'
+import { KeyWatch } from '../../../shared/ui/app/trust.ts'
 
 const key = (): string => toBase64Url(generateIdentityKey().publicKey)
 
