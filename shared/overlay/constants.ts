@@ -119,3 +119,15 @@ export const PUBLISH_CHECK_DELAY_MS = 2_000
 
 /** Republishes in a row for a missing entry before waiting for the regular republish. */
 export const PUBLISH_CHECK_RETRIES = 3
+
+/** Addresses whose newest roster a device keeps in `rosterStorage` (the most recently learnt; ~1–5 KB each). */
+export const MAX_PERSISTED_ROSTERS = 256
+
+/** Format tag of what `rosterStorage` holds, so another JSON value there is not mistaken for it. */
+export const ROSTER_STORAGE_FORMAT = 'peerline-known-rosters'
+
+/** Delay before trying a failed publish again: being unreachable is worse than a few extra puts. */
+export const REPUBLISH_RETRY_MS = 5_000
+
+/** Address changes this close together (several relay reservations at once) cause one republish. */
+export const ADDRESS_CHANGE_COALESCE_MS = 300
