@@ -5,8 +5,16 @@
  * const o = overlay({ bootstrap: ['/ip4/127.0.0.1/tcp/9001/ws/p2p/12D3…'], identity })
  * await o.start()
  * await o.publish()                        // "alice@example.org is here"
- * const rec = await o.lookup('bob@example.org', { signal })
+ * const rec = await o.lookup('bob@example.org', { signal })   // the claim the user trusts most
+ * const all = await o.lookupClaims('bob@example.org')         // every identity claiming the address
  * ```
+ *
+ * Claims: every identity key claiming an address has its own record in the
+ * DHT (claims.ts); `lookup` picks by the user's trust store (`init.trust`)
+ * and throws ConflictingClaimsError when several keys claim the address and
+ * the user trusts none of them. Replay rules and known rosters are kept per
+ * (address, identity key). This device's own publishing only looks at its
+ * own identity's claim.
  *
  * Linked devices: an identity's devices share one location record. Each
  * device publishes the merged record: it looks its own address up first,
@@ -21,7 +29,7 @@
  * the connector (supernode connections), the publisher (publisher.ts:
  * merge, timers, retries), own-devices.ts (this identity's roster and
  * linked devices), roster-book.ts (what others' records and rosters said,
- * persisted) and the pairing host.
+ * persisted), claim-finder.ts (lookups) and the pairing host.
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { TypedEventEmitter } from 'main-event'
@@ -42,15 +50,18 @@ import { OwnDevices } from './own-devices.ts'
 import { PairingHost, requestPairing } from './pairing.ts'
 import type { PairingGrant, PairingOffer } from './pairing.ts'
 import { Publisher } from './publisher.ts'
-import { isNewer, locationKey, validateLocationRecord } from './record.ts'
+import { ANY_ISSUER } from './claims.ts'
+import type { AddressClaim } from './claims.ts'
+import { chooseClaim, ClaimFinder } from './claim-finder.ts'
+import type { FoundClaim } from './claim-finder.ts'
 import type { DeviceEntry, LocationRecord } from './record.ts'
 import { judgeDevice, RosterBook } from './roster-book.ts'
 import type { DeviceStanding, KnownRoster } from './roster-book.ts'
-import type { AbortOptions, LinkedDeviceInfo, OverlayComponents, OverlayEvents, OverlayInit, OverlayStatus } from './types.ts'
+import type { AbortOptions, LinkedDeviceInfo, LookupOptions, OverlayComponents, OverlayEvents, OverlayInit, OverlayStatus } from './types.ts'
 
 export type { DeviceStanding } from './roster-book.ts'
 export type {
-  AbortOptions, DeviceRevokedDetail, LinkedDeviceInfo, OverlayComponents, OverlayEvents, OverlayInit, OverlayStatus
+  AbortOptions, DeviceRevokedDetail, LinkedDeviceInfo, LookupOptions, OverlayComponents, OverlayEvents, OverlayInit, OverlayStatus
 } from './types.ts'
 
 const log = logger('overlay')
@@ -66,9 +77,8 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
   private readonly own: OwnDevices
   private readonly book: RosterBook
   private readonly publisher: Publisher
+  private readonly finder: ClaimFinder
   private readonly rosterLookups = new Map<string, Promise<KnownRoster>>()
-  /** why the DHT validator refused records, per key, during lookups */
-  private readonly rejections = new Map<string, Error>()
   private lastStatus: OverlayStatus = { online: false, supernodes: 0 }
   /** the normalised AOR of the identity's email, kept with the email it was made from (asked per incoming SIP request) */
   private ownAorCache?: { email: string, aor: string }
@@ -78,6 +88,13 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
     this.init = init
     this.components = components
     const dispatch = <K extends keyof OverlayEvents>(type: K, detail: OverlayEvents[K]['detail']): void => { this.safeDispatch(type, detail) }
+    this.finder = new ClaimFinder({
+      node: () => this.node,
+      online: () => this.lastStatus.online,
+      shutdown: () => this.shutdown.signal,
+      ...(init.recordOptions != null ? { recordOptions: init.recordOptions } : {}),
+      ...(init.trust != null ? { trust: init.trust } : {})
+    })
     this.book = new RosterBook({ ...(init.rosterStorage != null ? { storage: init.rosterStorage } : {}) })
     this.own = new OwnDevices({
       init,
@@ -121,9 +138,10 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
       ...(this.init.datastore != null ? { datastore: this.init.datastore } : {}),
       ...(this.init.webrtc != null ? { webrtc: this.init.webrtc } : {}),
       ...(this.init.iceServers != null ? { iceServers: this.init.iceServers } : {}),
-      ...(this.init.recordOptions != null ? { recordOptions: this.init.recordOptions } : {}),
+      // the node keeps claims by any CA whose signature checks: the lookup judges the issuer (a CA the user trusts, or a pinned key)
+      recordOptions: { ...this.init.recordOptions, certificate: ANY_ISSUER },
       publicOnly: this.init.allowPrivateAddresses === false,
-      onRecordRejected: (key, err) => { this.rejections.set(new TextDecoder().decode(key), err) }
+      onRecordRejected: (key, err) => { this.finder.rejected(key, err) }
     })
     this.connector = new SupernodeConnector(this.node, { bootstrap: this.init.bootstrap, ...this.init.reconnect })
     this.node.addEventListener('peer:connect', this.updateStatus)
@@ -188,18 +206,49 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
   }
 
   /**
-   * Finds where an address can be reached. Throws NotFoundError when nobody
-   * published it, OfflineError when no supernode is connected, or the error
-   * naming the rule a found record broke (RecordExpiredError,
-   * BadSignatureError, WrongEmailError, StaleRecordError, …).
+   * Finds where an address can be reached: the record of the claim this
+   * user trusts most (see `lookupClaims`), or of `identityKey`'s claim.
+   * Throws NotFoundError when nobody published it (or `identityKey` has no
+   * claim), ConflictingClaimsError when several keys claim it and the trust
+   * store vouches for none, OfflineError when no supernode is connected, or
+   * the error naming the rule a found record broke (RecordExpiredError,
+   * BadSignatureError, WrongEmailError, StaleRecordError, UnknownIssuerError…).
+   *
+   * @example await o.lookup('bob@example.org', { identityKey: claims[1].identityKey })
    */
-  async lookup (address: string, options: AbortOptions = {}): Promise<LocationRecord> {
+  async lookup (address: string, options: LookupOptions = {}): Promise<LocationRecord> {
     const aor = normalizeAor(address)
+    return chooseClaim(aor, await this.claimsOf(aor, options), options.identityKey)
+  }
+
+  /**
+   * Every valid claim on an address, one per identity key (its newest valid
+   * record), judged by `init.trust`. Throws like `lookup` when there is none.
+   *
+   * @example (await o.lookupClaims('bob@example.org')).map(c => [c.fingerprint, c.selfIssued, c.trust.level])
+   */
+  async lookupClaims (address: string, options: AbortOptions = {}): Promise<AddressClaim[]> {
+    return (await this.claimsOf(normalizeAor(address), options)).map(f => f.claim)
+  }
+
+  /** The claims found, each checked against what was seen of its identity (replays dropped), rosters learnt. */
+  private async claimsOf (aor: string, options: AbortOptions): Promise<FoundClaim[]> {
     await this.book.load()
-    const best = await this.find(aor, options)
-    this.book.accept(best)
-    if (this.isOwn(aor, best)) this.own.learn(best.roster)
-    return best
+    const found = await this.finder.find(aor, options)
+    const accepted: FoundClaim[] = []
+    let stale: Error | undefined
+    for (const f of found.claims) {
+      try {
+        this.book.accept(f.claim.record)
+        accepted.push(f)
+      } catch (err) {
+        stale ??= err as Error
+      }
+      if (this.isOwn(aor, f.claim.record)) this.own.learn(f.claim.record.roster)
+    }
+    if (accepted.length === 0 && (stale ?? found.error) != null) throw stale ?? found.error
+    if (accepted.length === 0) throw new NotFoundError(`${aor} is not online (no location record in the overlay)`)
+    return accepted
   }
 
   /**
@@ -329,7 +378,7 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
     await this.book.load()
     const now = Date.now()
     const own = this.isOwnAor(aor) && this.own.roster != null
-    const known: KnownRoster | undefined = own ? { roster: this.own.roster, at: now } : this.book.known(aor)
+    const known: KnownRoster | undefined = own ? { roster: this.own.roster, at: now } : this.book.known(aor, identityKey)
     const verdict = judgeDevice(known?.roster, identityKey, peerId)
     const age = known == null ? Infinity : now - known.at
     if (age < ttl) {
@@ -341,7 +390,7 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
     }
     let fresh: KnownRoster | undefined
     try {
-      fresh = await this.rosterOf(aor, options)
+      fresh = await this.rosterOf(aor, identityKey, options)
     } catch (err) {
       log('roster lookup of %s failed: %s', aor, (err as Error).message)
     }
@@ -350,10 +399,13 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
     return judgeDevice(fresh?.roster, identityKey, peerId) ?? verdict ?? { ok: true, known: false }
   }
 
-  /** Sequence number of the newest roster this device knows for `aor` (changes when it learns a newer one). */
-  knownRosterSeq (aor: string): number | undefined {
-    if (this.isOwnAor(aor) && this.own.roster != null) return this.own.roster.seq
-    return this.book.known(aor)?.roster?.seq
+  /**
+   * Sequence number of the newest roster this device knows for identity `identityKey` at `aor` (without a key:
+   * of the identity learnt last there); it changes when the device learns a newer one.
+   */
+  knownRosterSeq (aor: string, identityKey?: string): number | undefined {
+    if (this.isOwnAor(aor) && this.own.roster != null && (identityKey == null || identityKey === this.own.roster.identity)) return this.own.roster.seq
+    return this.book.known(aor, identityKey)?.roster?.seq
   }
 
   // ---- internals ----
@@ -376,40 +428,12 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
     if (existing != null) this.own.learn(existing.roster)
   }
 
-  /** The best valid record for `aor` in the DHT, without replay bookkeeping. */
-  private async find (aor: string, options: AbortOptions): Promise<LocationRecord> {
-    if (!this.lastStatus.online) throw new OfflineError(`Cannot look up ${aor}: not connected to any supernode`)
-    const key = locationKey(aor)
-    const keyString = new TextDecoder().decode(key)
-    this.rejections.delete(keyString)
-    const signal = anySignal(options.signal ?? AbortSignal.timeout(LOOKUP_TIMEOUT_MS), this.shutdown.signal)
-    let best: LocationRecord | undefined
-    let invalid: Error | undefined
-    try {
-      for await (const event of this.node.services.dht.get(key, { signal })) {
-        if (event.name !== 'VALUE') continue
-        try {
-          const record = validateLocationRecord(key, event.value, this.init.recordOptions)
-          if (best == null || isNewer(record, best)) best = record
-        } catch (err) {
-          invalid = err as Error
-        }
-      }
-    } catch (err) {
-      if (signal.aborted) throw signal.reason ?? err
-      if ((err as Error).name !== 'NotFoundError') throw err
-    }
-    if (best == null) {
-      throw this.rejections.get(keyString) ?? invalid ?? new NotFoundError(`${aor} is not online (no location record in the overlay)`)
-    }
-    return best
-  }
-
-  /** This identity's own record, if one is out (anything unusable counts as none: it is about to be replaced). */
+  /** This identity's own claim, if one is out (anything unusable counts as none: it is about to be replaced); no replay bookkeeping. */
   private async findOwn (aor: string, signal: AbortSignal): Promise<LocationRecord | undefined> {
     try {
-      const record = await this.find(aor, { signal })
-      return record.certificate.key === this.init.identity?.publicKey ? record : undefined
+      const found = await this.finder.find(aor, { signal })
+      const key = this.init.identity?.publicKey
+      return found.claims.find(f => f.claim.identityKey === key)?.claim.record
     } catch (err) {
       if (signal.aborted) throw err
       log('no usable own record for %s: %s', aor, (err as Error).message)
@@ -417,19 +441,20 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
     }
   }
 
-  /** A fresh roster of `aor` (one lookup at a time per address; a missing record is remembered too). */
-  private async rosterOf (aor: string, options: AbortOptions): Promise<KnownRoster> {
-    let pending = this.rosterLookups.get(aor)
+  /** A fresh roster of `identityKey`'s claim on `aor` (one lookup at a time per claim; a missing record is remembered too). */
+  private async rosterOf (aor: string, identityKey: string, options: AbortOptions): Promise<KnownRoster> {
+    const id = `${aor}\n${identityKey}`
+    let pending = this.rosterLookups.get(id)
     if (pending == null) {
       const signal = anySignal(options.signal, AbortSignal.timeout(ROSTER_CHECK_LOOKUP_TIMEOUT_MS))
-      pending = this.lookup(aor, { signal }).then(
+      pending = this.lookup(aor, { signal, identityKey }).then(
         record => ({ roster: record.roster, at: Date.now() }),
         (err: Error) => {
           if (err.name !== 'NotFoundError') throw err
-          return this.book.missing(aor)
+          return this.book.missing(aor, identityKey)
         }
-      ).finally(() => { this.rosterLookups.delete(aor) })
-      this.rosterLookups.set(aor, pending)
+      ).finally(() => { this.rosterLookups.delete(id) })
+      this.rosterLookups.set(id, pending)
     }
     return await pending
   }

@@ -2,7 +2,7 @@
  * The overlay's public types: its init options, events and what its
  * methods return. Kept apart so the overlay's components can share them.
  */
-import type { DeviceCertificate, DeviceRoster, IdentityStorage, IdentityStore, StoredIdentity } from '../identity/index.ts'
+import type { DeviceCertificate, DeviceRoster, IdentityStorage, IdentityStore, StoredIdentity, TrustStore } from '../identity/index.ts'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 import type { OverlayLibp2p } from './node.ts'
@@ -62,6 +62,11 @@ export interface OverlayInit {
   webrtc?: boolean
   iceServers?: Array<{ urls: string | string[], username?: string, credential?: string }>
   recordOptions?: ValidateRecordOptions
+  /**
+   * the user's trust store (loaded): judges each identity claiming an address, so `lookup` returns the
+   * claim the user trusts most; without it every claim is 'unverified'
+   */
+  trust?: TrustStore
   ttlMs?: number
   republishBeforeExpiryMs?: number
   /** how long a roster learnt from a lookup settles whether a device may call (tests shorten it) */
@@ -84,4 +89,9 @@ export interface OverlayComponents {
 }
 
 export interface AbortOptions { signal?: AbortSignal }
+
+export interface LookupOptions extends AbortOptions {
+  /** the identity key (base64url) whose claim to return */
+  identityKey?: string
+}
 
