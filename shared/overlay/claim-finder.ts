@@ -40,7 +40,8 @@ export interface ClaimFinderHost {
   online: () => boolean
   shutdown: () => AbortSignal
   recordOptions?: ValidateRecordOptions
-  trust?: TrustStore
+  /** the user's trust store, read at each judgement (it can be handed over later) */
+  trust: () => TrustStore | undefined
 }
 
 export class ClaimFinder {
@@ -120,7 +121,8 @@ export class ClaimFinder {
   judge (record: LocationRecord): AddressClaim {
     const cert = record.certificate
     let trust: TrustLevel = { level: 'unverified', key: cert.key }
-    if (this.host.trust?.loaded === true) trust = this.host.trust.judge(record.aor, cert)
+    const store = this.host.trust()
+    if (store?.loaded === true) trust = store.judge(record.aor, cert)
     return { record, identityKey: cert.key, fingerprint: keyFingerprint(cert.key), selfIssued: isSelfIssued(record), trust }
   }
 }

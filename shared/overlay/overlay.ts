@@ -37,7 +37,7 @@ import {
   normalizeAor, rosterDevice, verifyDeviceCertificate, verifyDeviceRoster, verifyIdentityCertificate, DeviceRevokedError,
   IdentityExistsError
 } from '../identity/index.ts'
-import type { DeviceRoster, RevokedDevice, StoredIdentity } from '../identity/index.ts'
+import type { DeviceRoster, RevokedDevice, StoredIdentity, TrustStore } from '../identity/index.ts'
 import type { PrivateKey } from '@libp2p/interface'
 import { anySignal } from '../util/async.ts'
 import { logger } from '../util/logger.ts'
@@ -93,7 +93,7 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
       online: () => this.lastStatus.online,
       shutdown: () => this.shutdown.signal,
       ...(init.recordOptions != null ? { recordOptions: init.recordOptions } : {}),
-      ...(init.trust != null ? { trust: init.trust } : {})
+      trust: () => this.init.trust
     })
     this.book = new RosterBook({ ...(init.rosterStorage != null ? { storage: init.rosterStorage } : {}) })
     this.own = new OwnDevices({
@@ -126,6 +126,9 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
   get primary (): boolean { return this.own.primary }
   /** true once this device learnt it was removed from its identity */
   get isRevoked (): boolean { return this.own.revoked }
+  /** the trust store claims are judged by (`init.trust`); a phone on this overlay hands over its own when none was given */
+  get trust (): TrustStore | undefined { return this.init.trust }
+  set trust (trust: TrustStore | undefined) { this.init.trust = trust }
   /** the record this device last published */
   private get published (): LocationRecord | undefined { return this.publisher.published }
 
