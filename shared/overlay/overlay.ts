@@ -244,10 +244,10 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
       try {
         this.book.accept(f.claim.record)
         accepted.push(f)
+        if (this.isOwn(aor, f.claim.record)) this.own.learn(f.claim.record.roster)
       } catch (err) {
         stale ??= err as Error
       }
-      if (this.isOwn(aor, f.claim.record)) this.own.learn(f.claim.record.roster)
     }
     if (accepted.length === 0 && (stale ?? found.error) != null) throw stale ?? found.error
     if (accepted.length === 0) throw new NotFoundError(`${aor} is not online (no location record in the overlay)`)
