@@ -6,15 +6,17 @@
  * on every sampled lookup during the flood; nobody sees the impostor as
  * CA-verified; a caller with no trust gets ConflictingClaimsError naming
  * both keys. PEERLINE_FLOOD_MS sets the flood's length (default 60 s).
+ * Without a network: the client's replay rules are per identity.
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import {
-  fromBase64Url, generateIdentityKey, issueIdentityCertificate, openTrustStore, toBase64Url
+  createDeviceRoster, fromBase64Url, generateIdentityKey, issueIdentityCertificate, openTrustStore, toBase64Url
 } from '../../shared/identity/index.ts'
 import type { StoredIdentity, TrustStore } from '../../shared/identity/index.ts'
-import { ConflictingClaimsError } from '../../shared/overlay/index.ts'
-import type { AddressClaim, Overlay } from '../../shared/overlay/index.ts'
+import { createLocationRecord, ConflictingClaimsError } from '../../shared/overlay/index.ts'
+import type { AddressClaim, LocationRecord, Overlay } from '../../shared/overlay/index.ts'
+import { RosterBook } from '../../shared/overlay/roster-book.ts'
 import { memoryStorage } from '../../shared/store/kv.ts'
 import { newIdentity, startDevice } from '../helpers/overlay.ts'
 import { eventually, spawnJoinedPair } from '../helpers/supernode-process.ts'
@@ -135,5 +137,35 @@ describe('claims per identity: an impostor cannot displace the owner', { timeout
     assert.deepEqual(record.devices.map(d => d.peerId), [bob.peerId], 'no impostor device merged in')
     const r = await pinnedCaller.lookup(BOB)
     assert.equal(r.certificate.key, bobIdentity.publicKey)
+  })
+})
+
+describe('replay rules per identity on the client (RosterBook)', () => {
+  function record (subject: ReturnType<typeof generateIdentityKey>, rosterSeq: number, seq: number): LocationRecord {
+    const certificate = issueIdentityCertificate({ email: BOB, subjectKey: subject.publicKey, issuer: subject })
+    const roster = createDeviceRoster({ identity: subject, seq: rosterSeq, devices: [] })
+    return createLocationRecord({ identity: subject, certificate, roster, devices: [], seq })
+  }
+
+  it('another identity\'s record is no replay; an older roster of the same identity is, also after a restart', async () => {
+    const storage = memoryStorage()
+    const book = new RosterBook({ storage })
+    await book.start()
+    const bobKey = generateIdentityKey()
+    const other = generateIdentityKey()
+    const now = Date.now()
+    book.accept(record(bobKey, 2, now))
+    // a different key with an older roster and a lower seq: its own claim, accepted
+    book.accept(record(other, 1, now - 1_000))
+    assert.throws(() => { book.accept(record(bobKey, 1, now + 1)) }, { name: 'StaleRecordError', message: /roster 1, older than roster 2/ })
+    assert.throws(() => { book.accept(record(bobKey, 2, now - 1)) }, { name: 'StaleRecordError' })
+    assert.equal(book.known(BOB, toBase64Url(bobKey.publicKey))?.roster?.seq, 2)
+    assert.equal(book.known(BOB, toBase64Url(other.publicKey))?.roster?.seq, 1)
+    await book.stop()
+    const restarted = new RosterBook({ storage })
+    await restarted.start()
+    assert.throws(() => { restarted.accept(record(bobKey, 1, now + 2)) }, { name: 'StaleRecordError' })
+    restarted.accept(record(other, 1, now))
+    restarted.accept(record(bobKey, 3, now + 3))
   })
 })
