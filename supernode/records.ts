@@ -247,7 +247,8 @@ export function guardRecords (inner: Datastore, stats: RecordStats, options: Gua
     const now = Date.now()
     const incoming: LocationRecord[] = []
     let invalid: Error | undefined
-    for (const claim of decodeLocationValue(rec.value).claims) {
+    const decoded = decodeLocationValue(rec.value)
+    for (const claim of decoded.claims) {
       try {
         incoming.push(validateClaim(rec.key, claim, recordOptions))
       } catch (err) {
@@ -266,6 +267,8 @@ export function guardRecords (inner: Datastore, stats: RecordStats, options: Gua
       const t = tombs.get(id)
       return t != null ? asOrdered(t) : undefined
     }, options.bounds)
+    // a value of several claims is another supernode's (kad-dht's correction): nothing newer in it is no error
+    if (merged.accepted.length === 0 && decoded.bundle) return key
     if (merged.accepted.length === 0) {
       const first = merged.stale[0]
       stats.reject(first?.reason ?? StaleRecordError.name)

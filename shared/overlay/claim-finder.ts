@@ -13,6 +13,7 @@
 import { trustRank } from '../identity/index.ts'
 import type { TrustLevel, TrustStore } from '../identity/index.ts'
 import { anySignal } from '../util/async.ts'
+import { logger } from '../util/logger.ts'
 import { ANY_ISSUER, decodeLocationValue, isSelfIssued, keyFingerprint, newestPerIdentity, validateClaim } from './claims.ts'
 import type { AddressClaim } from './claims.ts'
 import { LOOKUP_TIMEOUT_MS } from './constants.ts'
@@ -21,6 +22,8 @@ import type { OverlayLibp2p } from './node.ts'
 import { locationKey } from './record.ts'
 import type { LocationRecord, ValidateRecordOptions } from './record.ts'
 import type { AbortOptions } from './types.ts'
+
+const log = logger('overlay:lookup')
 
 /** A claim found, with the error the strict check gave when it passed only with any issuer (a CA this device does not trust). */
 export interface FoundClaim {
@@ -77,7 +80,9 @@ export class ClaimFinder {
       }
     } catch (err) {
       if (signal.aborted) throw signal.reason ?? err
-      if ((err as Error).name !== 'NotFoundError') throw err
+      // kad-dht fails a get when a correction it sends to an out-of-date supernode is refused: the answers are in hand
+      if ((err as Error).name !== 'NotFoundError' && values.length === 0) throw err
+      if (values.length > 0) log('lookup of %s: %s (answers kept)', aor, (err as Error).message)
     }
     const strict: LocationRecord[] = []
     const lenient = new Map<LocationRecord, Error>()
@@ -136,7 +141,7 @@ export class ClaimFinder {
 export function chooseClaim (aor: string, found: FoundClaim[], identityKey?: string): LocationRecord {
   if (identityKey != null) {
     const mine = found.find(f => f.claim.identityKey === identityKey)
-    if (mine == null) throw new NotFoundError(`No claim on ${aor} by key ${keyFingerprint(identityKey) || identityKey.slice(0, 60)}`)
+    if (mine == null) throw new NotFoundError(`No claim on ${aor} by key ${keyFingerprint(identityKey) || String(identityKey).slice(0, 60)}`)
     return mine.claim.record
   }
   const ranked = found

@@ -149,21 +149,27 @@ export function sameIdentityNewer (a: LocationRecord, b: LocationRecord): boolea
 }
 
 /**
- * kad-dht selector: the value with the most valid identities, then the most
- * recent record. Lookups merge every value anyway; this only decides which
- * one kad-dht sends to supernodes that returned another (which merge it in).
+ * kad-dht selector: the value holding the newest record of the most
+ * identities, then the one with the most identities. Lookups merge every
+ * value anyway; this only decides which one kad-dht sends as a correction to
+ * supernodes that returned another (they merge it in).
  */
 export function selectLocationValue (key: Uint8Array, values: Uint8Array[], options: ValidateRecordOptions = {}): number {
+  const perValue = values.map(bytes => {
+    try {
+      return newestPerIdentity(validateLocationValue(key, bytes, options))
+    } catch {
+      return undefined
+    }
+  })
+  const newest = newestPerIdentity(perValue.flatMap(m => m != null ? [...m.values()] : []))
   let best = 0
   let bestScore: [number, number] = [-1, -1]
-  values.forEach((bytes, i) => {
-    let claims: LocationRecord[]
-    try {
-      claims = validateLocationValue(key, bytes, options)
-    } catch {
-      return
-    }
-    const score: [number, number] = [newestPerIdentity(claims).size, Math.max(...claims.map(c => c.seq))]
+  perValue.forEach((claims, i) => {
+    if (claims == null) return
+    let current = 0
+    for (const [identity, r] of claims) if (newest.get(identity)?.sig === r.sig) current++
+    const score: [number, number] = [current, claims.size]
     if (score[0] > bestScore[0] || (score[0] === bestScore[0] && score[1] > bestScore[1])) {
       best = i
       bestScore = score

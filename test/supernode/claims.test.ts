@@ -13,7 +13,7 @@ import { Key } from 'interface-datastore'
 import { createDeviceRoster, generateIdentityKey, issueIdentityCertificate, toBase64Url } from '../../shared/identity/index.ts'
 import type { IdentityKeyPair } from '../../shared/identity/index.ts'
 import {
-  createLocationRecord, decodeLocationValue, encodeLocationRecord, locationKey, CLOCK_SKEW_MS, MAX_CA_CLAIMS, MAX_CLAIMS,
+  createLocationRecord, decodeLocationValue, encodeLocationClaims, encodeLocationRecord, locationKey, selectLocationValue, ANY_ISSUER, CLOCK_SKEW_MS, MAX_CA_CLAIMS, MAX_CLAIMS,
   MAX_CLAIMS_PER_ISSUER, MAX_SELF_ISSUED_CLAIMS
 } from '../../shared/overlay/index.ts'
 import type { LocationRecord } from '../../shared/overlay/index.ts'
@@ -131,5 +131,20 @@ describe('claims per identity at the supernode', () => {
     const bundle = new TextEncoder().encode(JSON.stringify({ v: 1, kind: 'claims', aor: BOB, claims: [forged, owner] }))
     await store.put(dsKey, new Libp2pRecord(key, bundle, new Date()).serialize())
     assert.deepEqual(await storedKeys(base), [keyOf(owner)])
+  })
+
+  it('a correction (a value of several claims) with nothing newer is no error; the selector prefers the value with the newest claims', async () => {
+    const base = new MemoryDatastore()
+    const store = guardRecords(base, new RecordStats())
+    const newer = claim(bob, ca, { seq: owner.seq + 10 })
+    await store.put(dsKey, wrap(newer))
+    const other = claim(generateIdentityKey())
+    const bundleOf = (...rs: LocationRecord[]): Uint8Array => encodeLocationClaims(BOB, rs)
+    await store.put(dsKey, new Libp2pRecord(key, bundleOf(owner), new Date()).serialize())
+    assert.equal(decodeLocationValue(Libp2pRecord.deserialize(await base.get(dsKey)).value).claims[0]?.seq, newer.seq)
+    // a plain record that is older is still refused
+    await assert.rejects(async () => await store.put(dsKey, wrap(owner)), { name: 'StaleRecordError' })
+    // more identities do not beat a newer record of the owner
+    assert.equal(selectLocationValue(key, [bundleOf(owner, other), bundleOf(newer, other), bundleOf(newer)], { certificate: ANY_ISSUER }), 1)
   })
 })
