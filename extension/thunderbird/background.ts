@@ -213,12 +213,9 @@ let makingHandoffOffer = false
 async function trackPairing (overlay: Overlay): Promise<void> {
   if (tracked.has(overlay)) return
   tracked.add(overlay)
-  const create = overlay.createPairingOffer.bind(overlay)
-  overlay.createPairingOffer = async init => {
-    const offer = await create(init)
-    if (!makingHandoffOffer) await forgetOpenHandoffOffer()
-    return offer
-  }
+  overlay.addEventListener('pairing:offer', () => {
+    if (!makingHandoffOffer) forgetOpenHandoffOffer().catch(() => {})
+  })
   overlay.addEventListener('devices:change', () => {
     void api.storage.local.get(PWA_BASE_KEY).then(async v => {
       const base = v[PWA_BASE_KEY]

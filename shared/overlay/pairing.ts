@@ -25,6 +25,7 @@ import {
 } from '../identity/index.ts'
 import type { DeviceCertificate, DeviceRoster, IdentityCertificate } from '../identity/index.ts'
 import { parseJsonObject } from '../identity/validate.ts'
+import { anySignal } from '../util/async.ts'
 import { logger } from '../util/logger.ts'
 import { MAX_ADDRS_PER_DEVICE } from './constants.ts'
 import { exchangeFrames } from './exchange.ts'
@@ -327,7 +328,7 @@ function parseFrame (frame: Uint8Array): Record<string, unknown> {
 export async function requestPairing (node: OverlayLibp2p, offer: PairingOffer, init: { name: string, code?: string, signal?: AbortSignal, timeoutMs?: number }): Promise<Record<string, unknown>> {
   if (offer.expiresAt < Date.now()) throw new PairingExpiredError()
   const timeout = AbortSignal.timeout(init.timeoutMs ?? PAIRING_TIMEOUT_MS)
-  const signal = init.signal != null ? AbortSignal.any([init.signal, timeout]) : timeout
+  const signal = anySignal(init.signal, timeout)
   let peer: PeerId
   try {
     peer = peerIdFromString(offer.peerId)

@@ -98,6 +98,8 @@ export class PeerlinePhone extends TypedEventEmitter<PhoneEvents> implements Pho
     super()
     this.init = init
     this.overlay = components.overlay
+    // one user: the overlay chooses between claims on an address by the same pins and CAs
+    if (init.trust != null && this.overlay.trust == null) this.overlay.trust = init.trust
     this.media = components.media ?? defaultMedia
     this.aor = normalizeAor(init.identity.email)
     this.transport = new SipTransport({

@@ -220,10 +220,25 @@ export class SipTransport implements JsSipSocket {
       first = await Promise.any(devices.map(async p => this.getLink(p, options)))
     } catch (err) {
       options.signal?.throwIfAborted()
+      await this.checkOtherClaims(record, options)
       const reasons = err instanceof AggregateError ? err.errors.map(e => (e as Error).message) : [(err as Error).message]
       throw new CallFailedError(`None of the ${devices.length} device(s) of ${aor} could be reached (${[...new Set(reasons)].join('; ')})`)
     }
     return { aor, record, devices, firstPeer: first.remotePeer, lookupMs, connectMs: Date.now() - t1 }
+  }
+
+  /**
+   * The claim chosen could not be reached: when another key claims the
+   * address and `check` refuses it (KeyChangedError: the pinned key is gone
+   * quiet and a new one speaks for the address), that is the error to show.
+   * Nothing is dialled here.
+   */
+  private async checkOtherClaims (chosen: LocationRecord, options: { signal?: AbortSignal, check?: (record: LocationRecord) => void }): Promise<void> {
+    if (options.check == null) return
+    const claims = await this.overlay.lookupClaims(chosen.aor, options.signal != null ? { signal: options.signal } : {}).catch(() => [])
+    for (const c of claims) {
+      if (c.identityKey !== chosen.certificate.key) options.check(c.record)
+    }
   }
 
   /** Who sent the latest request with this Call-ID. */

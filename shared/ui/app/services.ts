@@ -440,7 +440,7 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
     // a user-trusted CA vouches for addresses; self-issued certificates stay accepted (shown as not CA-verified)
     const trustedRoots = this.trust.loaded ? this.trust.trustedRootKeys() : []
     this.#sessionRoots = this.#rootSet()
-    const overlay = createOverlay({ bootstrap, identity, identityStore: this.identities, rosterStorage: this.#rosterStorage, privateKey, deviceName: this.#init.deviceName ?? DEVICE_NAME, iceServers, recordOptions: { certificate: { trustedRoots } }, ...(this.#init.webrtc === false ? { webrtc: false } : {}) })
+    const overlay = createOverlay({ bootstrap, identity, identityStore: this.identities, rosterStorage: this.#rosterStorage, privateKey, deviceName: this.#init.deviceName ?? DEVICE_NAME, iceServers, recordOptions: { certificate: { trustedRoots } }, ...(this.trust.loaded ? { trust: this.trust } : {}), ...(this.#init.webrtc === false ? { webrtc: false } : {}) })
     const session: Session = { identity, overlay, controller: new AbortController(), publishedUntil: 0 }
     this.#session = session
     this.#attachOverlay(overlay, session)
