@@ -5,7 +5,7 @@
  */
 import { render } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
-import type { AppActions } from '../../shared/ui/app/App.tsx'
+import type { AppActions } from '../../shared/ui/app/actions.ts'
 import { StatusLine } from '../../shared/ui/app/components/Shell.tsx'
 import { Onboarding } from '../../shared/ui/app/screens/Onboarding.tsx'
 import { SettingsScreen } from '../../shared/ui/app/screens/Settings.tsx'

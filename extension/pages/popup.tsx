@@ -6,7 +6,7 @@
  */
 import { render } from 'preact'
 import { useState } from 'preact/hooks'
-import type { AppActions } from '../../shared/ui/app/App.tsx'
+import type { AppActions } from '../../shared/ui/app/actions.ts'
 import { BuddyList } from '../../shared/ui/app/components/BuddyList.tsx'
 import { StatusLine } from '../../shared/ui/app/components/Shell.tsx'
 import { Alert } from '../../shared/ui/Alert.tsx'

@@ -27,6 +27,7 @@ import {
 import type { DeviceCertificate, DeviceRoster, IdentityStorage, IdentityStore, RevokedDevice, StoredIdentity } from '../identity/index.ts'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
+import { serialQueue } from '../util/async.ts'
 import { logger } from '../util/logger.ts'
 import { SupernodeConnector } from './connector.ts'
 import {
@@ -154,7 +155,7 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
   private publishWhenOnline = false
   private pairing?: PairingHost
   /** serialises publish and roster changes: two at once would each overwrite the other's entries */
-  private queue: Promise<unknown> = Promise.resolve()
+  private readonly queue = serialQueue()
   /** highest record seq / roster seq seen per AOR: an older record presented later is a replay */
   private readonly seen = new Map<string, number>()
   private readonly seenRoster = new Map<string, { identity: string, seq: number }>()
@@ -909,9 +910,7 @@ export class Overlay extends TypedEventEmitter<OverlayEvents> {
   }
 
   private exclusive<T> (fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn)
-    this.queue = run.catch(() => {})
-    return run
+    return this.queue.run(fn)
   }
 
   private scheduleRepublish (record: LocationRecord): void {

@@ -1,4 +1,7 @@
 /**
+ * Size: one file on purpose. It is one IndexedDB schema and the transactions over
+ * it; every store's writes must see the same upgrade code and index layout.
+ *
  * The history store: chat transcripts, call history, buddies and settings in one
  * IndexedDB database, with full-text search over transcripts. Contract: history-api.ts.
  *

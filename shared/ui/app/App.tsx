@@ -30,16 +30,8 @@ import { VerifyLinkScreen } from './screens/VerifyEmail.tsx'
 import { PairScreen } from './screens/Pair.tsx'
 import { SafetyScreen } from './screens/Safety.tsx'
 import { ContactTrust } from './components/ContactTrust.tsx'
+import type { AppActions } from './actions.ts'
 
-/** What screens may ask the shell to do. */
-export interface AppActions {
-  /** dials `target` (email or sip: URI), showing progress and errors */
-  dial: (target: string, options?: { video?: boolean }) => void
-  /** shows the sentence for `err` (nothing for AbortError) */
-  showError: (err: unknown, ctx?: ErrorContext) => void
-  /** shows a sentence that is not an error object */
-  say: (text: string | undefined) => void
-}
 
 export function App ({ services }: { services: AppServices }) {
   const [state, dispatch] = useReducer(reducer, undefined, () => initialState(services.parseRoute(location.hash), services.status))

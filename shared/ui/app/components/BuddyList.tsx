@@ -8,7 +8,7 @@ import type { Buddy } from '../../../store/history-api.ts'
 import { Icon } from '../../Icon.tsx'
 import { PRESENCE_REFRESH_MS } from '../constants.ts'
 import { chatHash } from '../links.ts'
-import type { AppActions } from '../App.tsx'
+import type { AppActions } from '../actions.ts'
 import type { AppServices, Presence } from '../services.ts'
 
 const PRESENCE_TEXT: Record<Presence, string> = { online: 'Online', offline: 'Offline', unknown: 'Unknown' }

@@ -7,7 +7,7 @@
  */
 import { useEffect, useReducer, useState } from 'preact/hooks'
 import { TrustBanner } from '../../TrustBanner.tsx'
-import type { AppActions } from '../App.tsx'
+import type { AppActions } from '../actions.ts'
 import { safetyHash } from '../links.ts'
 import type { AppServices } from '../services.ts'
 import type { ContactTrust as Trust } from '../trust.ts'

@@ -6,7 +6,7 @@
 import { useState } from 'preact/hooks'
 import { normalizeAor } from '../../../identity/index.ts'
 import { errorMessage } from '../../messages.ts'
-import type { AppActions } from '../App.tsx'
+import type { AppActions } from '../actions.ts'
 import type { AppServices, Me } from '../services.ts'
 import { RestoreForm } from '../components/RestoreForm.tsx'
 import { LinkDeviceForm } from '../components/Devices.tsx'
