@@ -25,7 +25,9 @@ function Popup () {
   const actions: AppActions = {
     dial: t => { openCallWindow(t).then(() => { window.close() }, (err: unknown) => { setAlert(errorMessage(err)) }) },
     showError: err => { setAlert(errorMessage(err)) },
-    say: setAlert
+    say: setAlert,
+    // dialling happens in the call window, which has its own claim chooser
+    chooseClaim: () => false
   }
   const options = (): void => { void webext().runtime.openOptionsPage?.() }
 

@@ -431,7 +431,7 @@ export class PeerlineCall extends TypedEventEmitter<CallEvents> implements Call 
       const who = this.init.answeredBy?.()
       if (who != null) {
         this.remote = { ...this.remote, ...who }
-        if (who.verified === true) delete this.remote.unverifiedReason
+        if (who.authenticated) delete this.remote.unverifiedReason
       }
     }
     this.move('active')

@@ -259,10 +259,12 @@ export class SipTransport implements JsSipSocket {
    * @throws InvalidAddressError | NotFoundError | OfflineError | record errors | CallFailedError | AbortError
    */
   /** `check` sees the record before any device is dialled and may throw (pinned-key checks). */
-  async prepare (target: string, options: { signal?: AbortSignal, check?: (record: LocationRecord) => void } = {}): Promise<PreparedTarget> {
+  async prepare (target: string, options: { signal?: AbortSignal, check?: (record: LocationRecord) => void, identityKey?: string } = {}): Promise<PreparedTarget> {
     const aor = normalizeAor(target)
     const t0 = Date.now()
-    const record = await this.overlay.lookup(aor, options.signal != null ? { signal: options.signal } : {})
+    // identityKey: the claim the user chose among conflicting ones (overlay.lookup's option)
+    const lookupOptions: { signal?: AbortSignal, identityKey?: string } = { ...(options.signal != null ? { signal: options.signal } : {}), ...(options.identityKey != null ? { identityKey: options.identityKey } : {}) }
+    const record = await this.overlay.lookup(aor, lookupOptions)
     const lookupMs = Date.now() - t0
     options.check?.(record)
     this.remember(record)
@@ -574,7 +576,7 @@ export class SipTransport implements JsSipSocket {
       return
     }
     const v = link.verification
-    if (msg.type === 'request' && v.verified &&
+    if (msg.type === 'request' && v.authenticated &&
       (gate == null || Date.now() - gate.at > STANDING_RECHECK_MS || this.overlay.knownRosterSeq(v.aor) !== gate.rosterSeq)) {
       this.checkStanding(link, msg)
       return
@@ -594,7 +596,7 @@ export class SipTransport implements JsSipSocket {
   /** Asks the overlay whether the device behind `link` is in its identity's current roster (revocation). */
   private checkStanding (link: SipLink, first: SipMessage): void {
     const v = link.verification
-    if (!v.verified) return
+    if (!v.authenticated) return
     const gate: StandingGate = { state: 'checking', queue: [first], at: Date.now() }
     this.standing.set(link, gate)
     this.overlay.deviceStanding(v.aor, v.identityKey, link.remotePeer, { signal: this.shutdown.signal })
@@ -1083,8 +1085,8 @@ function judge (link: SipLink, uri: string, displayName: string): RequestOrigin 
   }
   const v = link.verification
   let verification: PeerVerification = v
-  if (v.verified && v.aor !== claimed) {
-    verification = { verified: false, reason: 'WrongEmailError', message: `The device proved ${v.aor} but claims ${claimed ?? uri}` }
+  if (v.authenticated && v.aor !== claimed) {
+    verification = { authenticated: false, reason: 'WrongEmailError', message: `The device proved ${v.aor} but claims ${claimed ?? uri}` }
   }
   return { peerId: link.remotePeer, verification, ...(claimed != null ? { claimedAor: claimed } : {}), displayName }
 }

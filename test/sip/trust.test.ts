@@ -61,7 +61,7 @@ describe('pinned identity keys (trust on first use) in calls and chat', { timeou
     const out = await alice.phone.call('bob@example.org', { signal: AbortSignal.timeout(15_000) })
     const ringing = await incoming
     assert.equal(ringing.remote.trust, 'verified')
-    assert.equal(ringing.remote.verified, true)
+    assert.equal(ringing.remote.authenticated, true)
     ringing.decline()
     await eventually(() => out.state === 'ended', { what: 'declined call ends' })
   })
@@ -98,7 +98,7 @@ describe('pinned identity keys (trust on first use) in calls and chat', { timeou
     const got = nextEvent<IncomingMessage>(bob.phone, 'message:incoming')
     await alice2.phone.sendMessage('bob@example.org', 'new phone, who dis', { signal: AbortSignal.timeout(15_000) })
     const m = await got
-    assert.equal(m.from.verified, true)
+    assert.equal(m.from.authenticated, true)
     assert.equal(m.from.trust, 'changed')
     const incoming = nextEvent<Call>(bob.phone, 'call:incoming', { timeoutMs: 15_000 })
     const out = await alice2.phone.call('bob@example.org', { signal: AbortSignal.timeout(15_000) })

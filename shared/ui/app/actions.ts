@@ -11,4 +11,10 @@ export interface AppActions {
   showError: (err: unknown, ctx?: ErrorContext) => void
   /** shows a sentence that is not an error object */
   say: (text: string | undefined) => void
+  /**
+   * When `err` says several keys claim `address` (ConflictingClaimsError),
+   * shows the chooser and returns true; `retry` runs with the key the user
+   * chose (already pinned). Otherwise returns false and does nothing.
+   */
+  chooseClaim: (err: unknown, address: string, retry: (identityKey: string) => Promise<void>) => boolean
 }

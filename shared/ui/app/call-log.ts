@@ -3,13 +3,17 @@
  * when a call ends (or a dial fails), and each incoming message, stored before
  * it is announced.
  */
+import type { TrustStore } from '../../identity/index.ts'
 import type { Call, IncomingMessage } from '../../sip/api.ts'
 import type { CallRecord, HistoryStore, MessageRecord } from '../../store/history-api.ts'
+import { partyTrust } from '../trust-text.ts'
 import { callOutcome } from './calls.ts'
 import type { HistoryChangeKind } from './types.ts'
 
 export interface CallLogHooks {
   history: () => HistoryStore
+  /** judges the other party for the record (the level at the time is kept) */
+  trust: TrustStore
   /** the history changed (for the screens) */
   changed: (kind: HistoryChangeKind, peer?: string) => void
   /** `call` ended and its record is written (or failed to be) */
@@ -42,7 +46,8 @@ export class CallLog {
         durationMs: call.duration(),
         outcome: callOutcome(call.direction, end?.reason ?? 'failed', call.answeredAt !== undefined),
         video: call.video,
-        verified: call.remote.verified
+        verified: call.remote.authenticated,
+        trust: partyTrust(call.remote, this.#hooks.trust)
       }).finally(() => { this.#hooks.ended(call) })
     }
     if (call.state === 'ended') onEnded()
@@ -62,7 +67,7 @@ export class CallLog {
   /** Stores an incoming message; resolves with the stored record. */
   async storeIncoming (m: IncomingMessage): Promise<MessageRecord> {
     const record = await this.#hooks.history().addMessage({
-      id: m.id, peer: m.from.aor, direction: 'in', body: m.body, at: m.receivedAt, verified: m.from.verified, status: 'received'
+      id: m.id, peer: m.from.aor, direction: 'in', body: m.body, at: m.receivedAt, verified: m.from.authenticated, trust: partyTrust(m.from, this.#hooks.trust), status: 'received'
     })
     this.#hooks.changed('message', record.peer)
     return record

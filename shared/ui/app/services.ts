@@ -84,6 +84,7 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
     this.#init = init
     this.#log = new CallLog({
       history: () => this.history,
+      trust: this.trust,
       changed: (kind, peer) => { this.#changed(kind, peer) },
       ended: call => { this.dispatchEvent(new CustomEvent('call:ended', { detail: call })) },
       error: err => { this.#error(err) }
@@ -190,9 +191,11 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
   /**
    * Dials `target` (email or sip: URI). Rejects within seconds with
    * InvalidAddressError, NotFoundError, OfflineError or CallFailedError; a
-   * failed attempt is still written to the call history.
+   * failed attempt is still written to the call history. ConflictingClaimsError
+   * (several keys claim the address, none trusted) is not a failed call: the
+   * user chooses a claim and calls again with its `identityKey`.
    */
-  async call (target: string, options: { video?: boolean, signal?: AbortSignal } = {}): Promise<Call> {
+  async call (target: string, options: { video?: boolean, signal?: AbortSignal, identityKey?: string } = {}): Promise<Call> {
     const aor = normalizeAor(target)
     const phone = this.phone
     if (phone === undefined) throw new OfflineError()
@@ -201,11 +204,12 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
       const call = await phone.call(aor, options)
       // the phone checked the pin before dialling: a key change noted earlier is over
       if (this.trust.loaded) this.keys.noteOk(aor)
+      this.keys.noteSeen(call.remote)
       this.#log.track(call)
       return call
     } catch (err) {
       this.keys.noteError(err)
-      if ((err as Error).name !== 'AbortError') {
+      if (!isChoiceNeeded(err)) {
         await this.#log.add({
           peer: aor, direction: 'out', startedAt, endedAt: Date.now(), durationMs: 0, outcome: 'failed', video: options.video === true, verified: false
         })
@@ -217,18 +221,21 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
   /**
    * Stores the message as 'sending' and sends it. Resolves once stored, with
    * `delivery` settling when the other side accepted it (status 'sent') or
-   * not (status 'failed', rejecting with the reason).
+   * not (status 'failed', rejecting with the reason; ConflictingClaimsError:
+   * send again with the `identityKey` the user chose).
    */
-  async sendMessage (peer: string, body: string): Promise<{ record: MessageRecord, delivery: Promise<void> }> {
+  async sendMessage (peer: string, body: string, options: { identityKey?: string } = {}): Promise<{ record: MessageRecord, delivery: Promise<void> }> {
     const aor = normalizeAor(peer)
-    const record = await this.history.addMessage({ peer: aor, direction: 'out', body, at: Date.now(), verified: true, status: 'sending' })
+    // `verified` of an outgoing message only says it is ours; `trust` is the recipient's level as known now
+    const record = await this.history.addMessage({ peer: aor, direction: 'out', body, at: Date.now(), verified: true, trust: this.keys.level(aor), status: 'sending' })
     this.#changed('message', aor)
     const delivery = (async () => {
       try {
         const phone = this.phone
         if (phone === undefined) throw new OfflineError()
-        await phone.sendMessage(aor, body)
+        const sent = await phone.sendMessage(aor, body, options.identityKey !== undefined ? { identityKey: options.identityKey } : {})
         if (this.trust.loaded) this.keys.noteOk(aor)
+        if (sent.recipient !== undefined) this.keys.noteSeen({ aor, authenticated: true, ...sent.recipient })
         await this.history.setMessageStatus(record.id, 'sent')
       } catch (err) {
         this.keys.noteError(err)
@@ -421,6 +428,12 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
     const target = globalThis as { peerline?: unknown }
     target.peerline = { phone: this.phone, overlay: this.overlay, history: this.#history, services: this }
   }
+}
+
+/** An abort, or several keys claiming the address (the user picks one and retries): neither is a failed call. */
+function isChoiceNeeded (err: unknown): boolean {
+  const name = (err as Error | undefined)?.name
+  return name === 'AbortError' || name === 'ConflictingClaimsError'
 }
 
 /** `createServices()` makes the app's one AppServices; `start()` it before use. */
