@@ -107,7 +107,11 @@ export class PeerlinePhone extends TypedEventEmitter<PhoneEvents> implements Pho
     }, { overlay: components.overlay })
   }
 
+  /** when this phone started: a key pinned since is still a first contact, not a "known key" */
+  private startedAt = Date.now()
+
   async start (): Promise<void> {
+    this.startedAt = Date.now()
     if (this.ua != null) return
     if ((this.overlay as { node?: unknown }).node == null) throw new PhoneNotStartedError('Start the overlay before the phone')
     this.shutdown = new AbortController()
@@ -364,7 +368,10 @@ export class PeerlinePhone extends TypedEventEmitter<PhoneEvents> implements Pho
     const trust = this.init.trust
     if (trust == null || !trust.loaded) return undefined
     try {
-      return trust.judge(aor, { key: cert.key, issuer: cert.issuer })
+      const level = trust.judge(aor, { key: cert.key, issuer: cert.issuer })
+      // pinned on first contact in this very session: nothing known about the key yet
+      if (level.level === 'known-key' && level.since >= this.startedAt) return { level: 'unverified', key: level.key }
+      return level
     } catch (err) {
       log.error('judging the key of %s failed: %s', aor, (err as Error).message)
       return undefined
