@@ -175,6 +175,7 @@ describe('PWA trust levels: not verified, verified by a CA, verified contact (Ch
     assert.equal(ring.success, true)
     // the history keeps each call's level at the time
     await go(bob.page, '#/history')
+    await bob.page.locator('.call-record .badge.trust').nth(2).waitFor({ timeout: 10_000 })
     const levels = await bob.page.locator('.call-record .badge.trust').allInnerTexts()
     assert.deepEqual(levels.map(t => t.trim()), ['✓ Verified contact', '✓ Verified by Test Mail CA', `⚠ ${NOT_VERIFIED}`])
     assert.deepEqual([...alice.errors, ...bob.errors, ...carol.errors], [])
