@@ -40,6 +40,8 @@ import type { Overlay } from '../../shared/overlay/overlay.ts'
 import type { PairingOffer } from '../../shared/overlay/pairing.ts'
 import { logger } from '../../shared/util/logger.ts'
 import { normalizeAor } from '../../shared/identity/address.ts'
+import type { TrustSnapshot } from '../../shared/store/history-api.ts'
+import { partyTrust, TRUST_TEXT, trustLabel } from '../../shared/ui/trust-text.ts'
 import { startDevice } from '../core/device.ts'
 import { BuddyDirectory } from './buddies.ts'
 import type { AddressBookBuddy } from './buddies.ts'
@@ -172,7 +174,8 @@ function ring (call: Call): void {
   api.notifications.create(id, {
     type: 'basic',
     iconUrl: api.runtime.getURL('icons/icon-96.png'),
-    title: call.remote.verified ? 'Peerline call' : 'Peerline call (address not verified)',
+    // the same words as every other screen (shared/ui/trust-text.ts)
+    title: TRUST_TEXT.notificationTitle(trustLabel(partyTrust(call.remote, services?.trust), call.remote.aor)),
     message: `${who} is calling. Click to answer in your browser.`,
     requireInteraction: true
   }).catch((err: unknown) => { log.error('notification: %s', (err as Error).message) })
@@ -278,7 +281,8 @@ async function openChat (target: string): Promise<number | undefined> {
 // ── state for the pages and the test driver ────────────────────────────────
 function buddyView (b: AddressBookBuddy): BuddyView {
   const p = presence.get(b.aor)
-  return { aor: b.aor, name: b.name, presence: shownPresence(p, { online: services?.status.connected === true, now: Date.now() }), checkedAt: p.checkedAt }
+  const trust: TrustSnapshot = services !== undefined ? services.keys.level(b.aor) : { level: 'unverified' }
+  return { aor: b.aor, name: b.name, presence: shownPresence(p, { online: services?.status.connected === true, now: Date.now() }), checkedAt: p.checkedAt, trust }
 }
 
 /** State for the pages (hand-off URLs redacted). */

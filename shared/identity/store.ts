@@ -12,6 +12,7 @@ import { generateIdentityKey } from './keys.ts'
 import type { IdentityKeyPair } from './keys.ts'
 import type { DeviceRoster } from './roster.ts'
 import { describe, isRecord } from './validate.ts'
+import { serialQueue } from '../util/async.ts'
 
 /** Where the identity is kept: one text value (IndexedDB entry, file, memory). See shared/store. */
 export interface IdentityStorage {
@@ -45,7 +46,7 @@ export function isPrimaryIdentity (identity: Pick<StoredIdentity, 'privateKey'>)
  */
 export class IdentityStore {
   readonly #storage: IdentityStorage
-  #queue: Promise<unknown> = Promise.resolve()
+  readonly #queue = serialQueue()
 
   constructor (storage: IdentityStorage) {
     this.#storage = storage
@@ -212,9 +213,7 @@ export class IdentityStore {
   }
 
   #exclusive<T> (fn: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(fn, fn)
-    this.#queue = run.catch(() => {})
-    return run
+    return this.#queue.run(fn)
   }
 }
 

@@ -1,4 +1,7 @@
 /**
+ * Size: one file on purpose. CAs, pins and judge() read and write one persisted
+ * document under one lock; splitting them would split the invariants between them.
+ *
  * The user's trust decisions: which certificate authorities vouch for email
  * addresses, and which identity key each contact had when first met (trust on
  * first use). Peerline ships with no trusted CA; every entry here was added by
@@ -31,6 +34,7 @@ import { MAX_CA_NAME_LENGTH, MAX_CHAIN_LENGTH, PUBLIC_KEY_LENGTH } from './const
 import { fromBase64Url, toBase64Url } from './encoding.ts'
 import { InvalidCaError, KeyChangedError, MalformedTrustStoreError } from './errors.ts'
 import { describe, isRecord } from './validate.ts'
+import { serialQueue } from '../util/async.ts'
 
 /** Where trust settings are kept: one text value (IndexedDB entry, file, memory). */
 export interface TrustStorage {
@@ -157,7 +161,7 @@ interface TrustData {
 export class TrustStore extends TypedEventEmitter<TrustEvents> {
   readonly #storage: TrustStorage
   #data?: TrustData
-  #queue: Promise<unknown> = Promise.resolve()
+  readonly #queue = serialQueue()
   readonly #shareAs?: string
   #channel?: BroadcastChannel
 
@@ -416,9 +420,7 @@ export class TrustStore extends TypedEventEmitter<TrustEvents> {
     const name = this.#shareAs
     const locks = name !== undefined ? (globalThis.navigator as { locks?: LockManager } | undefined)?.locks : undefined
     const locked = locks !== undefined && name !== undefined ? async () => await locks.request(name, fn) as T : fn
-    const run = this.#queue.then(locked, locked)
-    this.#queue = run.catch(() => {})
-    return run
+    return this.#queue.run(locked)
   }
 }
 

@@ -1,4 +1,7 @@
 /**
+ * Size: one file on purpose. It is one class, the state machine and the JsSIP
+ * event mapping it guards; pieces of it apart would each see half a transition.
+ *
  * One call: the Call contract of api.ts on top of a JsSIP RTCSession.
  *
  *   outgoing:  calling ──1xx──▶ ringing ──2xx──▶ active ◀──▶ held
@@ -432,7 +435,7 @@ export class PeerlineCall extends TypedEventEmitter<CallEvents> implements Call 
       const who = this.init.answeredBy?.()
       if (who != null) {
         this.remote = { ...this.remote, ...who }
-        if (who.verified === true) delete this.remote.unverifiedReason
+        if (who.authenticated) delete this.remote.unverifiedReason
       }
     }
     this.move('active')

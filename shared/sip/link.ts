@@ -157,7 +157,7 @@ export class SipLink {
         this.helloSeen = true
         if (looksLikeHello(frame)) {
           this.verification = verifyHello(frame, this.remotePeer, this.init.verifyOptions)
-          if (!this.verification.verified) log('peer %s is not verified: %s (%s)', this.remotePeer, this.verification.reason, this.verification.message)
+          if (!this.verification.authenticated) log('peer %s is not authenticated: %s (%s)', this.remotePeer, this.verification.reason, this.verification.message)
           continue
         }
       } else if (looksLikeHello(frame)) {

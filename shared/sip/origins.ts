@@ -65,8 +65,8 @@ function judge (link: SipLink, uri: string, displayName: string): RequestOrigin 
   }
   const v = link.verification
   let verification: PeerVerification = v
-  if (v.verified && v.aor !== claimed) {
-    verification = { verified: false, reason: 'WrongEmailError', message: `The device proved ${v.aor} but claims ${claimed ?? uri}` }
+  if (v.authenticated && v.aor !== claimed) {
+    verification = { authenticated: false, reason: 'WrongEmailError', message: `The device proved ${v.aor} but claims ${claimed ?? uri}` }
   }
   return { peerId: link.remotePeer, verification, ...(claimed != null ? { claimedAor: claimed } : {}), displayName }
 }

@@ -52,7 +52,7 @@ export class StandingGates {
       return
     }
     const v = link.verification
-    if (msg.type === 'request' && v.verified &&
+    if (msg.type === 'request' && v.authenticated &&
       (gate == null || Date.now() - gate.at > STANDING_RECHECK_MS || this.components.overlay.knownRosterSeq(v.aor) !== gate.rosterSeq)) {
       this.check(link, msg)
       return
@@ -69,7 +69,7 @@ export class StandingGates {
   /** Asks the overlay whether the device behind `link` is in its identity's current roster (revocation). */
   private check (link: SipLink, first: SipMessage): void {
     const v = link.verification
-    if (!v.verified) return
+    if (!v.authenticated) return
     const overlay = this.components.overlay
     const gate: StandingGate = { state: 'checking', queue: [first], at: Date.now() }
     this.gates.set(link, gate)

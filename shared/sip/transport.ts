@@ -205,10 +205,12 @@ export class SipTransport implements JsSipSocket {
    * `check` sees the record before any device is dialled and may throw (pinned-key checks).
    * @throws InvalidAddressError | NotFoundError | OfflineError | record errors | CallFailedError | AbortError
    */
-  async prepare (target: string, options: { signal?: AbortSignal, check?: (record: LocationRecord) => void } = {}): Promise<PreparedTarget> {
+  async prepare (target: string, options: { signal?: AbortSignal, check?: (record: LocationRecord) => void, identityKey?: string } = {}): Promise<PreparedTarget> {
     const aor = normalizeAor(target)
     const t0 = Date.now()
-    const record = await this.overlay.lookup(aor, options.signal != null ? { signal: options.signal } : {})
+    // identityKey: the claim the user chose among conflicting ones (overlay.lookup's option)
+    const lookupOptions: { signal?: AbortSignal, identityKey?: string } = { ...(options.signal != null ? { signal: options.signal } : {}), ...(options.identityKey != null ? { identityKey: options.identityKey } : {}) }
+    const record = await this.overlay.lookup(aor, lookupOptions)
     const lookupMs = Date.now() - t0
     options.check?.(record)
     this.links.remember(record)

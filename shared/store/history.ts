@@ -1,4 +1,7 @@
 /**
+ * Size: one file on purpose. It is one IndexedDB schema and the transactions over
+ * it; every store's writes must see the same upgrade code and index layout.
+ *
  * The history store: chat transcripts, call history, buddies and settings in one
  * IndexedDB database, with full-text search over transcripts. Contract: history-api.ts.
  *
@@ -35,7 +38,7 @@ import {
 import {
   HistoryBlockedError, HistoryRecordNotFoundError, HistoryUnavailableError, InvalidHistoryInputError, MessageTooLargeError
 } from './history-errors.ts'
-import type { Buddy, CallOutcome, CallRecord, ConversationSummary, HistoryStore, MessageRecord } from './history-api.ts'
+import type { Buddy, CallOutcome, CallRecord, ConversationSummary, HistoryStore, MessageRecord, TrustSnapshot } from './history-api.ts'
 import { indexTerms, parseQuery, termsMatch } from './search.ts'
 import type { SearchQuery } from './search.ts'
 import { logger } from '../util/logger.ts'
@@ -971,7 +974,28 @@ function storedMatch (m: StoredMessage, q: SearchQuery): boolean {
 }
 
 function toRecord (m: StoredMessage): MessageRecord {
-  return { id: m.id, peer: m.peer, direction: m.direction, body: m.body, at: m.at, verified: m.verified, status: m.status }
+  return { id: m.id, peer: m.peer, direction: m.direction, body: m.body, at: m.at, verified: m.verified, status: m.status, ...(m.trust !== undefined ? { trust: m.trust } : {}) }
+}
+
+const TRUST_LEVELS = ['contact-verified', 'ca-verified', 'known-key', 'key-changed', 'unverified', 'unauthenticated'] as const
+
+/** A trust snapshot with only its known fields, or undefined when absent. */
+function checkTrust (t: unknown): TrustSnapshot | undefined {
+  if (t === undefined) return undefined
+  if (t === null || typeof t !== 'object') throw new InvalidHistoryInputError('trust', '"trust" must be an object')
+  const v = t as Record<string, unknown>
+  checkOneOf(v.level, TRUST_LEVELS, 'trust.level')
+  const out: TrustSnapshot = { level: v.level as TrustSnapshot['level'] }
+  if (v.caName !== undefined) {
+    if (typeof v.caName !== 'string') throw new InvalidHistoryInputError('trust.caName', '"trust.caName" must be text')
+    out.caName = v.caName
+  }
+  if (v.since !== undefined) { checkTime(v.since, 'trust.since'); out.since = v.since as number }
+  if (v.reason !== undefined) {
+    if (typeof v.reason !== 'string') throw new InvalidHistoryInputError('trust.reason', '"trust.reason" must be text')
+    out.reason = v.reason
+  }
+  return out
 }
 
 function validateMessage (m: NewMessage, now: () => number): MessageRecord {
@@ -987,8 +1011,9 @@ function validateMessage (m: NewMessage, now: () => number): MessageRecord {
   checkTime(at, 'at')
   checkBoolean(m.verified, 'verified')
   checkOneOf(m.status, MESSAGE_STATUSES, 'status')
+  const trust = checkTrust(m.trust)
   // a fresh object with exactly the contract's fields: nothing else gets stored
-  return { id, peer, direction: m.direction, body: m.body, at, verified: m.verified, status: m.status }
+  return { id, peer, direction: m.direction, body: m.body, at, verified: m.verified, status: m.status, ...(trust !== undefined ? { trust } : {}) }
 }
 
 function validateCall (c: Partial<CallRecord>, now: () => number): CallRecord {
@@ -1012,6 +1037,8 @@ function validateCall (c: Partial<CallRecord>, now: () => number): CallRecord {
     if (typeof c.displayName !== 'string') throw new InvalidHistoryInputError('displayName', '"displayName" must be text')
     record.displayName = c.displayName
   }
+  const trust = checkTrust(c.trust)
+  if (trust !== undefined) record.trust = trust
   if (c.answeredAt !== undefined) { checkTime(c.answeredAt, 'answeredAt'); record.answeredAt = c.answeredAt }
   if (c.endedAt !== undefined) { checkTime(c.endedAt, 'endedAt'); record.endedAt = c.endedAt }
   return record

@@ -222,7 +222,7 @@ describe('SIP abuse drill', { timeout: 120_000 }, () => {
     const got = nextEvent<IncomingMessage>(bob.phone, 'message:incoming', { match: m => m.body === 'after the storm', timeoutMs: 15_000 })
     const sentMsg = await alice.phone.sendMessage(BOB, 'after the storm', { signal: AbortSignal.timeout(15_000) })
     assert.equal(sentMsg.deliveredTo, 1)
-    assert.equal((await got).from.verified, true)
+    assert.equal((await got).from.authenticated, true)
     const incoming = nextEvent<PeerlineCall>(bob.phone, 'call:incoming', { timeoutMs: 15_000 })
     const t1 = performance.now()
     const call = await alice.phone.call(BOB, { signal: AbortSignal.timeout(15_000) })

@@ -73,7 +73,7 @@ describe('linked devices: forking and revocation over SIP', { timeout: 240_000 }
     const out = await bob2.phone.call('alice@example.org', { signal: AbortSignal.timeout(15_000) })
     const atAlice = await incoming
     assert.equal(atAlice.remote.aor, 'bob@example.org')
-    assert.equal(atAlice.remote.verified, true)
+    assert.equal(atAlice.remote.authenticated, true)
     assert.equal(atAlice.remote.peerId, bob2.overlay.peerId)
     atAlice.decline()
     await ended(out)
@@ -115,7 +115,7 @@ describe('linked devices: forking and revocation over SIP', { timeout: 240_000 }
     // Bob's remaining device still reaches Carol
     const incoming = nextEvent<PeerlineCall>(carol.phone, 'call:incoming')
     const ok = await bob.phone.call('carol@example.org', { signal: AbortSignal.timeout(15_000) })
-    assert.equal((await incoming).remote.verified, true)
+    assert.equal((await incoming).remote.authenticated, true)
     ok.hangup()
     carolRings.stop()
     // the revoked device finds out on its next publish

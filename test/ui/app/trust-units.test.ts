@@ -41,7 +41,7 @@ describe('KeyWatch (PWA)', () => {
     const phone = new EventTarget()
     watch.watchPhone(phone as unknown as Phone)
     const incoming = (aor: string, trust: RemoteParty['trust'], identityKey: string): void => {
-      const remote: RemoteParty = { aor, displayName: '', verified: true, identityKey, ...(trust !== undefined ? { trust } : {}) }
+      const remote: RemoteParty = { aor, displayName: '', authenticated: true, identityKey, ...(trust !== undefined ? { trust } : {}) }
       phone.dispatchEvent(new CustomEvent('message:incoming', { detail: { id: 'm', from: remote, body: 'hi', contentType: 'text/plain', receivedAt: Date.now() } }))
     }
     const pinned = key()
