@@ -18,7 +18,7 @@ import type { StoredIdentity } from '../identity/index.ts'
 import type { LocationRecord, Overlay } from '../overlay/index.ts'
 import { anySignal, raceSignal } from '../util/async.ts'
 import { logger } from '../util/logger.ts'
-import { MAX_SIP_MESSAGE_BYTES, SIP_DIAL_TIMEOUT_MS, SIP_KEEPALIVE_INTERVAL_MS, SIP_LINK_IDLE_MS, SIP_PROTOCOL } from './constants.ts'
+import { MAX_SIP_MESSAGE_BYTES, SIP_DIAL_TIMEOUT_MS, SIP_KEEPALIVE_INTERVAL_MS, SIP_LINK_IDLE_MS, SIP_PROTOCOL, SIP_STALE_CONNECTION_MS } from './constants.ts'
 import { CallFailedError } from './errors.ts'
 import { encodeHello } from './hello.ts'
 import type { HelloVerifyOptions } from './hello.ts'
@@ -205,13 +205,19 @@ export class SipLinks {
       const existing = node.getConnections(pid)
         .filter(c => c.status === 'open')
         .sort((a, b) => Number(a.limits != null) - Number(b.limits != null))
+      // A connection that looks open can be dead: the other side reloaded its
+      // page or lost its network, and its WebRTC connection has not timed out
+      // here yet. It gets a short while to open a stream; then it is dropped
+      // and the device is dialled afresh through its relay.
       for (const connection of existing) {
+        const attempt = anySignal(signal, AbortSignal.timeout(SIP_STALE_CONNECTION_MS))
         try {
-          const stream = await connection.newStream(SIP_PROTOCOL, { signal, runOnLimitedConnection: true })
+          const stream = await connection.newStream(SIP_PROTOCOL, { signal: attempt, runOnLimitedConnection: true })
           return this.add(stream, peerId)
         } catch (err) {
           if (signal.aborted) throw err
-          log('no SIP stream over the open connection to %s: %s', peerId, (err as Error).message)
+          log('no SIP stream over the open connection to %s (%s): closing it', peerId, (err as Error).message)
+          connection.abort(new CallFailedError(`The connection to ${peerId} opened no SIP stream`))
         }
       }
       const addrs = (this.knownAddrs.get(peerId) ?? []).flatMap(a => {
