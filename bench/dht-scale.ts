@@ -18,7 +18,7 @@ import { Key } from 'interface-datastore'
 import type { Datastore } from 'interface-datastore'
 import { toString as u8ToString } from 'uint8arrays/to-string'
 import { generateIdentityKey, issueDeviceCertificate, selfCertify } from '../shared/identity/index.ts'
-import { createLocationRecord, decodeLocationRecord, encodeLocationRecord, locationKey } from '../shared/overlay/index.ts'
+import { createLocationRecord, decodeLocationValue, encodeLocationRecord, locationKey } from '../shared/overlay/index.ts'
 import type { PeerId } from '@libp2p/interface'
 import { peerKey, SimNetwork } from './lib/sim-dht.ts'
 import type { SimNode } from './lib/sim-dht.ts'
@@ -210,7 +210,8 @@ async function lookup (net: SimNetwork, origin: SimNode, rec: StoredRecord): Pro
         if (e.record != null && hops == null) hops = h
       } else if (e.name === 'VALUE') {
         // the client's own check (Overlay.lookup), through the same memo as the supernodes'
-        verdict = net.checks.validate(rec.key, e.value).then(() => decodeLocationRecord(e.value).seq === rec.seq, () => false)
+        // a supernode answers with its claims for the address (one identity here)
+        verdict = net.checks.validate(rec.key, e.value).then(() => decodeLocationValue(e.value).claims.some(c => c.seq === rec.seq), () => false)
       }
     })
   } catch {

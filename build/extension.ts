@@ -27,6 +27,11 @@
  *   gecko.strict_min_version 128.0, no content script on web pages; then
  *   extension/thunderbird/manifest.part.json merged in (see mergeManifest()).
  *
+ * All targets bundle webextension-polyfill (extension/core/webext.ts): on
+ * Chromium it wraps chrome.* as a promise-returning browser.*; on Firefox and
+ * Thunderbird it hands back their own browser.* (Thunderbird code keeps
+ * messenger.*, see extension/thunderbird/messenger.ts).
+ *
  * Thunderbird hooks (owned by the Thunderbird add-on work): the background
  * entry is extension/thunderbird/background.ts; every
  * extension/thunderbird/pages/*.ts(x) becomes <name>.js at the add-on root;

@@ -1,21 +1,29 @@
 /**
  * What a supernode adds to kad-dht's record handling:
- * - a guard on its datastore so that an older location record (older
- *   device roster, or same roster and lower seq) never replaces a newer
- *   one — kad-dht's PUT_VALUE handler validates a record but does not
- *   compare it with the one already stored;
- * - counters of refused records by reason, for /health;
- * - a sweeper that drops expired location records so memory stays bounded,
- *   leaving a small tombstone (identity key, highest roster seq and record
- *   seq) per key, so that once a record expired the guard still refuses a
- *   replay of an older roster (a revoked device whose certificate is still
- *   valid re-putting the roster that listed it).
+ * - a guard on its datastore that keeps claims per identity (see
+ *   shared/overlay/claims.ts): a put is merged into the claims stored under
+ *   the address instead of replacing them. A record replaces only the stored
+ *   record of the same identity key, and only when it is newer (newer device
+ *   roster first, then higher seq) — kad-dht's PUT_VALUE handler validates a
+ *   record but does not compare it with the one already stored. Claims are
+ *   bounded per address (MAX_CA_CLAIMS CA-issued, MAX_SELF_ISSUED_CLAIMS
+ *   self-issued, MAX_CLAIMS_PER_ISSUER per CA key); a new identity in a full
+ *   tier takes the slot of the claim that arrived last (`mergeClaims`);
+ * - counters of refused records by reason, and of evicted claims, for /health;
+ * - a sweeper that drops expired claims so memory stays bounded, leaving a
+ *   small tombstone (identity key, highest roster seq and record seq) per
+ *   address and identity, also for evicted claims, so that the guard still
+ *   refuses a replay of an older roster (a revoked device whose certificate
+ *   is still valid re-putting the roster that listed it).
  */
 import { Libp2pRecord } from '@libp2p/record'
 import { Key } from 'interface-datastore'
 import type { Datastore } from 'interface-datastore'
-import { decodeLocationRecord, isNewer, rosterOrder, RECORD_NAMESPACE, StaleRecordError, CLOCK_SKEW_MS, RECORD_TTL_MS } from '../shared/overlay/index.ts'
-import type { LocationRecord } from '../shared/overlay/index.ts'
+import {
+  decodeLocationValue, encodeLocationClaims, isSelfIssued, rosterOrder, sameIdentityNewer, validateClaim, ANY_ISSUER,
+  MAX_CA_CLAIMS, MAX_CLAIMS_PER_ISSUER, MAX_SELF_ISSUED_CLAIMS, RECORD_NAMESPACE, StaleRecordError, CLOCK_SKEW_MS, RECORD_TTL_MS
+} from '../shared/overlay/index.ts'
+import type { LocationRecord, ValidateRecordOptions } from '../shared/overlay/index.ts'
 import { DEVICE_CERT_VALIDITY_MS } from '../shared/identity/index.ts'
 import { logger } from '../shared/util/logger.ts'
 
@@ -45,7 +53,12 @@ export interface Tombstone {
   sweptAt: number
 }
 
-function tombstoneKey (recordKey: Key): Key {
+function tombstoneKey (recordKey: Key, identity: string): Key {
+  return new Key(`${TOMBSTONE_PREFIX}${recordKey.toString().slice(RECORD_PREFIX.length)}/${identity}`)
+}
+
+/** Where a tombstone was kept before claims were per identity (one per address). */
+function legacyTombstoneKey (recordKey: Key): Key {
   return new Key(TOMBSTONE_PREFIX + recordKey.toString().slice(RECORD_PREFIX.length))
 }
 
@@ -70,9 +83,12 @@ async function getIfStored (store: Datastore, key: Key, options?: any): Promise<
   }
 }
 
-async function readTombstone (store: Datastore, recordKey: Key, options?: any): Promise<Tombstone | undefined> {
-  const bytes = await getIfStored(store, tombstoneKey(recordKey), options)
-  return bytes !== undefined ? parseTombstone(bytes) : undefined
+async function readTombstone (store: Datastore, recordKey: Key, identity: string, options?: any): Promise<Tombstone | undefined> {
+  const bytes = await getIfStored(store, tombstoneKey(recordKey, identity), options)
+  if (bytes !== undefined) return parseTombstone(bytes)
+  const legacy = await getIfStored(store, legacyTombstoneKey(recordKey), options)
+  const t = legacy !== undefined ? parseTombstone(legacy) : undefined
+  return t?.identity === identity ? t : undefined
 }
 
 /** false for a record whose seq or lifetime reaches further ahead than validators now allow (see validateLocationRecord) */
@@ -80,14 +96,25 @@ function orderable (r: Pick<LocationRecord, 'seq' | 'issuedAt' | 'expiresAt'>): 
   return r.seq <= r.issuedAt + CLOCK_SKEW_MS && r.expiresAt - r.issuedAt <= RECORD_TTL_MS + CLOCK_SKEW_MS
 }
 
-function asOrdered (t: Tombstone): Pick<LocationRecord, 'seq' | 'expiresAt'> & { roster: { identity: string, seq: number } } {
+type Ordered = Pick<LocationRecord, 'seq' | 'expiresAt'> & { roster: { identity: string, seq: number } }
+
+function asOrdered (t: Tombstone): Ordered {
   return { seq: t.seq, expiresAt: t.expiresAt, roster: { identity: t.identity, seq: t.rosterSeq } }
+}
+
+/** For one identity: `a` replaces `b` (newer roster first, then higher seq, then later expiry). */
+function newer (a: Ordered, b: Ordered): boolean {
+  return sameIdentityNewer(a as LocationRecord, b as LocationRecord)
 }
 
 export class RecordStats {
   readonly rejected: Record<string, number> = {}
   stored = 0
   swept = 0
+  /** claims dropped to make room for another identity's (bounds in shared/overlay/constants.ts) */
+  evicted = 0
+  /** live claims counted by the last sweep */
+  claims = 0
   reject (reason: string): void {
     this.rejected[reason] = (this.rejected[reason] ?? 0) + 1
   }
@@ -97,45 +124,173 @@ function isLocationRecordKey (key: Key): boolean {
   return key.toString().startsWith(RECORD_PREFIX)
 }
 
-function peerlineValue (raw: Uint8Array): { value: Uint8Array } | undefined {
+function peerlineValue (raw: Uint8Array): Libp2pRecord | undefined {
   const rec = Libp2pRecord.deserialize(raw)
-  return decoder.decode(rec.key).startsWith(NAMESPACE_PREFIX) ? { value: rec.value } : undefined
+  return decoder.decode(rec.key).startsWith(NAMESPACE_PREFIX) ? rec : undefined
 }
 
-/** Wraps a datastore so stale location records are refused (StaleRecordError). */
-export function guardRecords (inner: Datastore, stats: RecordStats): Datastore {
-  /** What a new record for `key` is ordered against: the stored record, else the tombstone of a swept one. */
-  const storedOrder = async (key: Key, options?: any): Promise<ReturnType<typeof asOrdered> | undefined> => {
-    const bytes = await getIfStored(inner, key, options)
-    const existing = bytes !== undefined ? peerlineValue(bytes) : undefined
-    if (existing != null) {
-      const stored = decodeLocationRecord(existing.value)
-      // one stored before validators refused far-ahead seqs must not block every later record
-      if (orderable(stored)) return stored
-    }
-    // the record expired and was swept: its tombstone still orders replays
-    const tomb = await readTombstone(inner, key, options)
-    return tomb != null ? asOrdered(tomb) : undefined
-  }
-  const put = async (key: Key, value: Uint8Array, options?: any): Promise<Key> => {
-    const incoming = isLocationRecordKey(key) ? peerlineValue(value) : undefined
-    if (incoming != null) {
-      const a = await storedOrder(key, options)
-      if (a != null) {
-        const b = decodeLocationRecord(incoming.value)
-        if (rosterOrder(a, b) > 0) {
-          // a replay of a roster that still listed a since-revoked device
-          stats.reject(STALE_ROSTER)
-          throw new StaleRecordError(`Refused location record for ${b.aor} with device roster ${b.roster.seq}: roster ${a.roster.seq} is stored`)
-        }
-        if (isNewer(a, b)) {
-          stats.reject(StaleRecordError.name)
-          throw new StaleRecordError(`Refused location record for ${b.aor} with sequence ${b.seq}: ${a.seq} is stored`)
-        }
+/** A claim a supernode holds, with when its identity first arrived here (its eviction order). */
+export interface StoredClaim { record: LocationRecord, since: number }
+
+export interface MergeBounds { ca?: number, selfIssued?: number, perIssuer?: number }
+
+export interface MergeResult {
+  claims: StoredClaim[]
+  /** incoming records taken (new identities, or newer records of stored ones) */
+  accepted: LocationRecord[]
+  /** incoming records refused as older than what is stored (or tombstoned) for their identity */
+  stale: Array<{ record: LocationRecord, reason: string, message: string }>
+  /** claims dropped to make room */
+  evicted: StoredClaim[]
+}
+
+/**
+ * Merges `incoming` records (already validated, unexpired) into the claims
+ * stored for one address.
+ *
+ * - one claim per identity key; a record replaces its identity's claim only
+ *   when newer (newer roster first, then seq), keeping its arrival time, so
+ *   republishing never earns a second slot or a later place;
+ * - `against(identity)`: a tombstone of an identity with no stored claim;
+ * - two tiers that never take each other's slots: CA-issued (issuer ≠ key,
+ *   bound `ca`) and self-issued (bound `selfIssued`), and at most `perIssuer`
+ *   claims per CA key. A new identity arriving at a full tier (or issuer
+ *   share) evicts the claim of that tier (or issuer) whose identity arrived
+ *   last: claims present before a flood keep their slots, the flood churns
+ *   one slot, and a CA-issued claim is never evicted for a self-issued one.
+ */
+export function mergeClaims (stored: StoredClaim[], incoming: LocationRecord[], now: number, against: (identity: string) => Ordered | undefined = () => undefined, bounds: MergeBounds = {}): MergeResult {
+  const claims = stored.slice()
+  const result: MergeResult = { claims, accepted: [], stale: [], evicted: [] }
+  const limits = { ca: bounds.ca ?? MAX_CA_CLAIMS, self: bounds.selfIssued ?? MAX_SELF_ISSUED_CLAIMS, issuer: bounds.perIssuer ?? MAX_CLAIMS_PER_ISSUER }
+  for (const record of incoming) {
+    const identity = record.certificate.key
+    const i = claims.findIndex(c => c.record.certificate.key === identity)
+    const held = i >= 0 ? claims[i] as StoredClaim : undefined
+    const base: Ordered | undefined = held != null ? held.record : against(identity)
+    if (base != null) {
+      if (rosterOrder(base, record) > 0) {
+        result.stale.push({ record, reason: STALE_ROSTER, message: `Refused location record for ${record.aor} with device roster ${record.roster.seq}: roster ${base.roster.seq} is stored` })
+        continue
       }
-      stats.stored++
+      if (newer(base, record)) {
+        result.stale.push({ record, reason: StaleRecordError.name, message: `Refused location record for ${record.aor} with sequence ${record.seq}: ${base.seq} is stored` })
+        continue
+      }
     }
-    return inner.put(key, value, options)
+    if (held != null) {
+      claims[i] = { record, since: held.since }
+      result.accepted.push(record)
+      continue
+    }
+    const self = isSelfIssued(record)
+    const tier = claims.filter(c => isSelfIssued(c.record) === self)
+    const lastArrived = (of: StoredClaim[]): StoredClaim | undefined => of.reduce<StoredClaim | undefined>((a, c) => a == null || c.since >= a.since ? c : a, undefined)
+    let victim: StoredClaim | undefined
+    if (!self) {
+      const sameIssuer = tier.filter(c => c.record.certificate.issuer === record.certificate.issuer)
+      if (sameIssuer.length >= limits.issuer) victim = lastArrived(sameIssuer)
+    }
+    if (victim == null && tier.length >= (self ? limits.self : limits.ca)) victim = lastArrived(tier)
+    if (victim != null) {
+      claims.splice(claims.indexOf(victim), 1)
+      result.evicted.push(victim)
+    }
+    claims.push({ record, since: now })
+    result.accepted.push(record)
+  }
+  return result
+}
+
+/** The claims stored at `key` (unreadable ones dropped), split into live and expired. */
+function storedClaims (raw: Uint8Array | undefined, now: number): { live: StoredClaim[], expired: LocationRecord[] } {
+  const out = { live: [] as StoredClaim[], expired: [] as LocationRecord[] }
+  if (raw === undefined) return out
+  let decoded
+  try {
+    const rec = peerlineValue(raw)
+    if (rec == null) return out
+    decoded = decodeLocationValue(rec.value)
+  } catch {
+    return out
+  }
+  decoded.claims.forEach((record, i) => {
+    if (typeof record.expiresAt !== 'number' || typeof record.certificate?.key !== 'string' || !isObjectRoster(record)) return
+    // one stored before validators refused far-ahead seqs must not block every later record
+    if (!orderable(record)) return
+    if (record.expiresAt + CLOCK_SKEW_MS < now) out.expired.push(record)
+    else out.live.push({ record, since: decoded.since?.[i] ?? 0 })
+  })
+  return out
+}
+
+function isObjectRoster (r: LocationRecord): boolean {
+  return typeof r.roster === 'object' && r.roster !== null && typeof r.roster.seq === 'number' && typeof r.roster.identity === 'string'
+}
+
+export interface GuardOptions {
+  /** record checks for each claim of a put (default: any issuer whose signature checks, as supernodes use) */
+  recordOptions?: ValidateRecordOptions
+  bounds?: MergeBounds
+}
+
+/**
+ * Wraps a datastore so a location put is merged into the claims stored
+ * under its address (see mergeClaims); a put that brings nothing newer is
+ * refused (StaleRecordError, counted as StaleRosterError for an older
+ * roster). Puts to one key are applied one at a time.
+ */
+export function guardRecords (inner: Datastore, stats: RecordStats, options: GuardOptions = {}): Datastore {
+  const recordOptions = options.recordOptions ?? { certificate: ANY_ISSUER }
+  const pending = new Map<string, Promise<unknown>>()
+  const mergePut = async (key: Key, rec: Libp2pRecord, opts?: any): Promise<Key> => {
+    const now = Date.now()
+    const incoming: LocationRecord[] = []
+    let invalid: Error | undefined
+    const decoded = decodeLocationValue(rec.value)
+    for (const claim of decoded.claims) {
+      try {
+        incoming.push(validateClaim(rec.key, claim, recordOptions))
+      } catch (err) {
+        invalid ??= err as Error
+      }
+    }
+    if (incoming.length === 0) throw invalid ?? new StaleRecordError('Location value carries no claim')
+    const { live, expired } = storedClaims(await getIfStored(inner, key, opts), now)
+    const tombs = new Map<string, Tombstone>()
+    for (const r of incoming) {
+      if (live.some(c => c.record.certificate.key === r.certificate.key)) continue
+      const t = await readTombstone(inner, key, r.certificate.key, opts)
+      if (t != null) tombs.set(r.certificate.key, t)
+    }
+    const merged = mergeClaims(live, incoming, now, id => {
+      const t = tombs.get(id)
+      return t != null ? asOrdered(t) : undefined
+    }, options.bounds)
+    // a value of several claims is another supernode's (kad-dht's correction): nothing newer in it is no error
+    if (merged.accepted.length === 0 && decoded.bundle) return key
+    if (merged.accepted.length === 0) {
+      const first = merged.stale[0]
+      stats.reject(first?.reason ?? StaleRecordError.name)
+      throw new StaleRecordError(first?.message ?? 'Location record is older than the one stored')
+    }
+    for (const r of [...expired, ...merged.evicted.map(c => c.record)]) await leaveTombstone(inner, key, r, now)
+    stats.stored++
+    stats.evicted += merged.evicted.length
+    if (merged.evicted.length > 0) log('%s: %d claim(s) evicted for new identities', key.toString(), merged.evicted.length)
+    const aor = (incoming[0] as LocationRecord).aor
+    const value = encodeLocationClaims(aor, merged.claims.map(c => c.record), merged.claims.map(c => c.since))
+    return await inner.put(key, new Libp2pRecord(rec.key, value, rec.timeReceived).serialize(), opts)
+  }
+  const put = async (key: Key, value: Uint8Array, opts?: any): Promise<Key> => {
+    const rec = isLocationRecordKey(key) ? peerlineValue(value) : undefined
+    if (rec == null) return await inner.put(key, value, opts)
+    const id = key.toString()
+    const run = (pending.get(id) ?? Promise.resolve()).then(async () => await mergePut(key, rec, opts))
+    const tail = run.catch(() => {})
+    pending.set(id, tail)
+    tail.finally(() => { if (pending.get(id) === tail) pending.delete(id) }).catch(() => {})
+    return await run
   }
   return new Proxy(inner, {
     get (target, prop) {
@@ -147,42 +302,54 @@ export function guardRecords (inner: Datastore, stats: RecordStats): Datastore {
 }
 
 /**
- * Counts stored location records and deletes the expired ones, leaving a
- * tombstone for each; drops tombstones older than TOMBSTONE_TTL_MS and the
- * oldest beyond MAX_TOMBSTONES.
+ * Counts the addresses with live claims (and the claims, in `stats.claims`),
+ * drops expired claims leaving a tombstone for each, deletes values with none
+ * left; drops tombstones older than TOMBSTONE_TTL_MS and the oldest beyond
+ * MAX_TOMBSTONES.
  */
 export async function sweepRecords (store: Datastore, stats: RecordStats, now = Date.now(), maxTombstones = MAX_TOMBSTONES): Promise<number> {
   let live = 0
+  let claims = 0
   for await (const { key, value } of store.query({ prefix: RECORD_PREFIX.slice(0, -1) })) {
-    let expired: boolean
-    let record: LocationRecord | undefined
+    let rec: Libp2pRecord | undefined
     try {
-      const rec = peerlineValue(value)
+      rec = peerlineValue(value)
       if (rec == null) continue
-      record = decodeLocationRecord(rec.value)
-      expired = record.expiresAt + CLOCK_SKEW_MS < now
+      decodeLocationValue(rec.value)
     } catch {
-      expired = true // unreadable: it can never be served, so it only costs memory
+      // unreadable: it can never be served, so it only costs memory
+      await store.delete(key)
+      stats.swept++
+      continue
     }
-    if (expired) {
-      if (record != null && orderable(record)) await leaveTombstone(store, key, record, now)
+    const held = storedClaims(value, now)
+    for (const r of held.expired) await leaveTombstone(store, key, r, now)
+    if (held.live.length === 0) {
       await store.delete(key)
       stats.swept++
       log('swept %s', key.toString())
-    } else {
-      live++
+      continue
     }
+    if (held.expired.length > 0) {
+      stats.swept += held.expired.length
+      const kept = encodeLocationClaims(held.live[0]?.record.aor ?? '', held.live.map(c => c.record), held.live.map(c => c.since))
+      await store.put(key, new Libp2pRecord(rec.key, kept, rec.timeReceived).serialize())
+    }
+    live++
+    claims += held.live.length
   }
+  stats.claims = claims
   await sweepTombstones(store, now, maxTombstones)
   return live
 }
 
-/** Keeps the highest roster seq and record seq of a swept record (merged with an older tombstone of the same key). */
+/** Keeps the highest roster seq and record seq of a dropped claim (merged with an older tombstone of the same identity). */
 async function leaveTombstone (store: Datastore, key: Key, record: LocationRecord, now: number): Promise<void> {
+  if (!orderable(record)) return
   let next: Tombstone = { identity: record.roster.identity, rosterSeq: record.roster.seq, seq: record.seq, expiresAt: record.expiresAt, sweptAt: now }
-  const old = await readTombstone(store, key)
-  if (old != null && isNewer(asOrdered(old), asOrdered(next))) next = { ...old, sweptAt: now }
-  await store.put(tombstoneKey(key), new TextEncoder().encode(JSON.stringify(next)))
+  const old = await readTombstone(store, key, next.identity)
+  if (old != null && newer(asOrdered(old), asOrdered(next))) next = { ...old, sweptAt: now }
+  await store.put(tombstoneKey(key, next.identity), new TextEncoder().encode(JSON.stringify(next)))
 }
 
 async function sweepTombstones (store: Datastore, now: number, max: number): Promise<void> {

@@ -19,7 +19,7 @@ import { FsDatastore } from 'datastore-fs'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 import {
-  createOverlayNode, SupernodeConnector, RECORD_SWEEP_INTERVAL_MS, InvalidMultiaddrError, DHT_PROTOCOL,
+  createOverlayNode, SupernodeConnector, ANY_ISSUER, RECORD_SWEEP_INTERVAL_MS, InvalidMultiaddrError, DHT_PROTOCOL,
   DHT_RATE_BURST, DHT_RATE_PER_SECOND, RELAY_RATE_BURST, RELAY_RATE_PER_SECOND
 } from '../shared/overlay/index.ts'
 import type { OverlayLibp2p } from '../shared/overlay/index.ts'
@@ -57,7 +57,7 @@ export interface SupernodeInit {
  * check the certificate's signature by the issuer it names, not trust in it.
  * One object, so record.ts caches verified records per trust setting.
  */
-const SUPERNODE_RECORD_OPTIONS = { certificate: { trust: 'any-issuer' as const } }
+const SUPERNODE_RECORD_OPTIONS = { certificate: ANY_ISSUER }
 
 /** CA streams per peer: a verification takes two (request, confirm) plus a few info queries and retries. */
 const CA_RATE_PER_SECOND = 0.2
@@ -70,7 +70,12 @@ export interface Health {
   uptimeSeconds: number
   connectedPeers: number
   supernodePeers: number
+  /** addresses with live claims */
   storedRecords: number
+  /** live claims (one per identity key and address) */
+  storedClaims: number
+  /** claims evicted to make room for another identity's since start */
+  evictedClaims: number
   relayReservations: number
   rejectedRecords: Record<string, number>
   /** streams refused by the per-peer rate limits, by protocol */
@@ -178,7 +183,7 @@ export async function startSupernode (init: SupernodeInit): Promise<Supernode> {
     base = new MemoryDatastore()
   }
   const stats = new RecordStats()
-  const datastore = guardRecords(base, stats)
+  const datastore = guardRecords(base, stats, { recordOptions: SUPERNODE_RECORD_OPTIONS })
   const node = await createOverlayNode({
     mode: 'server',
     privateKey,
@@ -223,6 +228,8 @@ export async function startSupernode (init: SupernodeInit): Promise<Supernode> {
     connectedPeers: node.getPeers().length,
     supernodePeers: connector.connected().length,
     storedRecords: await sweepRecords(base, stats),
+    storedClaims: stats.claims,
+    evictedClaims: stats.evicted,
     relayReservations: (node.services as any).relay?.reservations?.size ?? 0,
     rejectedRecords: { ...stats.rejected },
     rateLimited: { ...limiter.limited },

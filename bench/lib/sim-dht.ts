@@ -28,7 +28,10 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { MemoryDatastore } from 'datastore-core/memory'
 import { TypedEventEmitter } from 'main-event'
-import { DHT_PROTOCOL, RECORD_NAMESPACE, selectLocationRecord, validateLocationRecord } from '../../shared/overlay/index.ts'
+import { ANY_ISSUER, DHT_PROTOCOL, RECORD_NAMESPACE, selectLocationValue, validateLocationValue } from '../../shared/overlay/index.ts'
+
+/** the supernodes' rule: any issuer is stored, each reader judges the issuer itself */
+const SUPERNODE_RECORD_OPTIONS = { certificate: ANY_ISSUER }
 import { guardRecords, RecordStats } from '../../supernode/records.ts'
 import { memoryStreamPair, SILENT_LOGGER } from './memory-stream.ts'
 
@@ -52,12 +55,12 @@ export class SimProtocolError extends Error {
  * overlay each of these checks runs on a different machine, in parallel; in
  * one process 20 replicas × 2 checks × 5 000 nodes would measure Ed25519 in
  * JavaScript rather than the DHT. The first check of every distinct record
- * still runs validateLocationRecord / selectLocationRecord in full.
+ * still runs validateLocationValue / selectLocationValue in full.
  */
 export interface RecordChecks {
   validate: (key: Uint8Array, value: Uint8Array) => Promise<void>
   select: (key: Uint8Array, records: Uint8Array[]) => number
-  /** full validateLocationRecord runs (cache misses) */
+  /** full validateLocationValue runs (cache misses) */
   fullChecks: number
   cacheHits: number
 }
@@ -72,7 +75,7 @@ export function recordChecks (init: { memoize: boolean }): RecordChecks {
     validate: async (key, value) => {
       if (!init.memoize) {
         checks.fullChecks++
-        validateLocationRecord(key, value)
+        validateLocationValue(key, value, SUPERNODE_RECORD_OPTIONS)
         return
       }
       const k = id(key, value)
@@ -80,7 +83,7 @@ export function recordChecks (init: { memoize: boolean }): RecordChecks {
       if (verdict === undefined) {
         checks.fullChecks++
         try {
-          validateLocationRecord(key, value)
+          validateLocationValue(key, value, SUPERNODE_RECORD_OPTIONS)
           verdict = null
         } catch (err) {
           verdict = err as Error
@@ -92,7 +95,7 @@ export function recordChecks (init: { memoize: boolean }): RecordChecks {
       if (verdict != null) throw verdict
     },
     select: (key, records) => {
-      if (!init.memoize) return selectLocationRecord(key, records)
+      if (!init.memoize) return selectLocationValue(key, records, SUPERNODE_RECORD_OPTIONS)
       // replicas usually hold identical bytes: choose among the distinct values
       const distinct: Uint8Array[] = []
       const firstIndex: number[] = []
@@ -109,7 +112,7 @@ export function recordChecks (init: { memoize: boolean }): RecordChecks {
       let choice = choices.get(k)
       if (choice === undefined) {
         checks.fullChecks += distinct.length
-        choice = selectLocationRecord(key, distinct)
+        choice = selectLocationValue(key, distinct, SUPERNODE_RECORD_OPTIONS)
         choices.set(k, choice)
       } else {
         checks.cacheHits++
@@ -365,7 +368,7 @@ export class SimNetwork {
         isDialable: async (addrs: Multiaddr[]) => addrs.length > 0,
         getConnections: () => []
       },
-      datastore: guardRecords(new MemoryDatastore(), new RecordStats()),
+      datastore: guardRecords(new MemoryDatastore(), new RecordStats(), { recordOptions: SUPERNODE_RECORD_OPTIONS }),
       events: new TypedEventEmitter<Libp2pEvents>(),
       logger: { forComponent: () => SILENT_LOGGER },
       ping: { ping: async (to: PeerId, options?: AbortOptions) => this.ping(node, to, options) }

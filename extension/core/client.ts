@@ -8,6 +8,7 @@ import type { AppServices } from '../../shared/ui/app/services.ts'
 import type { DeviceHost } from './device.ts'
 import { callWindowPath } from './messages.ts'
 import { webext } from './webext.ts'
+import { windowGone } from './window-gone.ts'
 
 /** How long a page waits for the device host to come up (starting the offscreen document takes well under a second). */
 export const DEVICE_WAIT_MS = 15_000
@@ -18,15 +19,6 @@ export class DeviceUnavailableError extends Error {
   static override name = 'DeviceUnavailableError'
   override name = 'DeviceUnavailableError'
   constructor (message = 'The Peerline background device did not start') { super(message) }
-}
-
-/** Whether a page's window has closed; in Firefox a closed page's window is a dead object that throws on any access. */
-export function windowGone (w: Window): boolean {
-  try {
-    return w.closed
-  } catch {
-    return true
-  }
 }
 
 function findHost (): DeviceHost | undefined {

@@ -13,7 +13,7 @@
 import { AppServices } from '../../shared/ui/app/services.ts'
 import type { Call } from '../../shared/sip/api.ts'
 import { logger } from '../../shared/util/logger.ts'
-import { windowGone } from './client.ts'
+import { windowGone } from './window-gone.ts'
 
 const log = logger('extension:device')
 

@@ -1,9 +1,14 @@
 /**
- * The few WebExtension APIs Peerline's shared extension code uses, typed here
- * instead of pulling a whole typings package: Chromium's `chrome.*` (promise
- * returning in MV3) and Firefox/Thunderbird's `browser.*` share these shapes.
- * Target-only APIs (chrome.offscreen, messenger.*) are typed where they are used.
+ * The few WebExtension APIs Peerline's shared extension code uses. They are
+ * reached through webextension-polyfill: Firefox's and Thunderbird's own
+ * `browser`, Chromium's `chrome` wrapped as `browser`. The narrow interfaces
+ * below say which parts the code relies on and which are absent in some
+ * contexts (Chromium's offscreen document and content scripts), and let
+ * tests pass fakes. Target-only APIs (chrome.offscreen, messenger.*) are
+ * typed where they are used.
  */
+import browser from 'webextension-polyfill'
+
 
 /** Who sent a runtime message: `id` is the sending extension's, `tab` is set for content scripts and pages in a tab. */
 export interface MessageSender { id?: string, tab?: { id?: number }, url?: string }
@@ -51,10 +56,10 @@ export interface WebExtApi {
   extension?: { getViews?: () => Window[] }
 }
 
-/** `browser` where it exists (Firefox, Thunderbird), else Chromium's `chrome`. */
+/** The polyfill's `browser` (loading it outside an extension throws). */
 export function webext (): WebExtApi {
-  const g = globalThis as { browser?: WebExtApi, chrome?: WebExtApi }
-  const api = g.browser ?? g.chrome
-  if (api?.runtime === undefined) throw new Error('Peerline: no WebExtension API in this context')
-  return api
+  // checked against the polyfill's types but for onMessage: they split a listener into
+  // three kinds (returns true, a promise, or nothing), while ours may return any of them
+  const api: Omit<WebExtApi, 'runtime'> & { runtime: Omit<RuntimeApi, 'onMessage'> } = browser
+  return api as WebExtApi
 }

@@ -18,6 +18,7 @@ import { render } from 'preact'
 import { useEffect, useReducer, useState } from 'preact/hooks'
 import type { AppServices } from '../../shared/ui/app/services.ts'
 import type { Call } from '../../shared/sip/api.ts'
+import type { TrustStore } from '../../shared/identity/index.ts'
 import { ActiveCall } from '../../shared/ui/ActiveCall.tsx'
 import { Alert } from '../../shared/ui/Alert.tsx'
 import { IncomingCall } from '../../shared/ui/IncomingCall.tsx'
@@ -26,6 +27,9 @@ import { claimCall, connectDevice, lendMedia, takeDialGrant } from '../core/clie
 import { webext } from '../core/webext.ts'
 import { ringNotificationId } from '../core/ring.ts'
 import { parseCallRoute } from './route.ts'
+import { ClaimChooser } from '../../shared/ui/app/components/ClaimChooser.tsx'
+import { chooseClaim, conflictOf } from '../../shared/ui/app/conflicts.ts'
+import type { Conflict } from '../../shared/ui/app/conflicts.ts'
 
 /** A cold start (browser just opened) waits this long for the overlay before dialling; as the PWA's deep links do. */
 const ONLINE_WAIT_MS = 20_000
@@ -37,6 +41,7 @@ type View =
   | { kind: 'incoming', call: Call }
   | { kind: 'call', call: Call }
   | { kind: 'failed', text: string }
+  | { kind: 'claims', conflict: Conflict, me?: { aor: string, key: string }, choose: (identityKey: string) => Promise<void> }
 
 function expose (call: Call | undefined): void {
   (globalThis as { peerlineCall?: Call }).peerlineCall = call
@@ -61,14 +66,36 @@ async function start (services: AppServices, hash: string, show: (v: View) => vo
   show({ kind: 'connecting', text: `Calling ${route.target}…` })
   await services.waitReachable(ONLINE_WAIT_MS, { signal })
   signal.throwIfAborted()
-  const call = await services.call(route.target, { signal })
-  expose(call)
-  show({ kind: 'call', call })
+  const dial = async (identityKey?: string): Promise<void> => {
+    try {
+      const call = await services.call(route.target, { signal, ...(identityKey !== undefined ? { identityKey } : {}) })
+      expose(call)
+      show({ kind: 'call', call })
+    } catch (err) {
+      // several keys claim the address: the same chooser as the PWA's, nothing dialled until one is picked
+      const conflict = conflictOf(err, route.target)
+      if (conflict === undefined) throw err
+      const id = await services.identities.load()
+      show({
+        kind: 'claims',
+        conflict,
+        ...(id !== undefined ? { me: { aor: id.email, key: id.publicKey } } : {}),
+        choose: async key => {
+          await chooseClaim(services.trust, conflict.aor, key)
+          show({ kind: 'connecting', text: `Calling ${route.target}…` })
+          await dial(key)
+        }
+      })
+    }
+  }
+  await dial()
 }
 
 function CallWindow () {
   const [view, setView] = useState<View>({ kind: 'connecting', text: 'Starting Peerline…' })
   const [alert, setAlert] = useState<string | undefined>()
+  /** the device's trust store: the badge says what the PWA says for the same caller */
+  const [trust, setTrust] = useState<TrustStore | undefined>()
   const [, bump] = useReducer((n: number) => n + 1, 0)
 
   useEffect(() => {
@@ -83,7 +110,7 @@ function CallWindow () {
       setView(v)
     }
     connectDevice({ signal: controller.signal })
-      .then(async services => { await start(services, location.hash, show, controller.signal) })
+      .then(async services => { setTrust(services.trust); await start(services, location.hash, show, controller.signal) })
       .catch((err: unknown) => {
         const route = parseCallRoute(location.hash)
         const text = errorMessage(err, route.kind === 'dial' ? { address: route.target } : {})
@@ -143,13 +170,17 @@ function CallWindow () {
         </section>
       )}
       {view.kind === 'incoming' && (
-        <IncomingCall call={view.call}
+        <IncomingCall call={view.call} trust={trust}
           onAnswer={(c, video) => {
             c.answer({ video }).then(() => { setView({ kind: 'call', call: c }) }, onError)
           }}
           onDecline={c => { c.decline() }} />
       )}
-      {view.kind === 'call' && <ActiveCall call={view.call} onError={onError} />}
+      {view.kind === 'claims' && (
+        <ClaimChooser conflict={view.conflict} me={view.me} onCancel={() => { window.close() }}
+          onChoose={async key => { await view.choose(key).catch(onError) }} />
+      )}
+      {view.kind === 'call' && <ActiveCall call={view.call} trust={trust} onError={onError} />}
       {call?.state === 'ended' && <button type="button" class="btn" onClick={() => { window.close() }}>Close window</button>}
     </main>
   )

@@ -5,7 +5,7 @@
  */
 import { render } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
-import type { AppActions } from '../../shared/ui/app/App.tsx'
+import type { AppActions } from '../../shared/ui/app/actions.ts'
 import { StatusLine } from '../../shared/ui/app/components/Shell.tsx'
 import { Onboarding } from '../../shared/ui/app/screens/Onboarding.tsx'
 import { SettingsScreen } from '../../shared/ui/app/screens/Settings.tsx'
@@ -29,7 +29,9 @@ function Options () {
   const actions: AppActions = {
     dial: t => { openCallWindow(t).catch((err: unknown) => { setAlert(errorMessage(err)) }) },
     showError: err => { setAlert(errorMessage(err)) },
-    say: setAlert
+    say: setAlert,
+    // dialling happens in the call window, which has its own claim chooser
+    chooseClaim: () => false
   }
   if (device.kind === 'connecting') return <p class="loading">Starting Peerline…</p>
   if (device.kind === 'failed') return <p class="problem" role="alert">{device.text}</p>

@@ -6,7 +6,7 @@
  */
 import { render } from 'preact'
 import { useState } from 'preact/hooks'
-import type { AppActions } from '../../shared/ui/app/App.tsx'
+import type { AppActions } from '../../shared/ui/app/actions.ts'
 import { BuddyList } from '../../shared/ui/app/components/BuddyList.tsx'
 import { StatusLine } from '../../shared/ui/app/components/Shell.tsx'
 import { Alert } from '../../shared/ui/Alert.tsx'
@@ -25,7 +25,9 @@ function Popup () {
   const actions: AppActions = {
     dial: t => { openCallWindow(t).then(() => { window.close() }, (err: unknown) => { setAlert(errorMessage(err)) }) },
     showError: err => { setAlert(errorMessage(err)) },
-    say: setAlert
+    say: setAlert,
+    // dialling happens in the call window, which has its own claim chooser
+    chooseClaim: () => false
   }
   const options = (): void => { void webext().runtime.openOptionsPage?.() }
 

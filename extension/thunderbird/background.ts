@@ -40,6 +40,8 @@ import type { Overlay } from '../../shared/overlay/overlay.ts'
 import type { PairingOffer } from '../../shared/overlay/pairing.ts'
 import { logger } from '../../shared/util/logger.ts'
 import { normalizeAor } from '../../shared/identity/address.ts'
+import type { TrustSnapshot } from '../../shared/store/history-api.ts'
+import { partyTrust, TRUST_TEXT, trustLabel } from '../../shared/ui/trust-text.ts'
 import { startDevice } from '../core/device.ts'
 import { BuddyDirectory } from './buddies.ts'
 import type { AddressBookBuddy } from './buddies.ts'
@@ -51,6 +53,7 @@ import { TranscriptStore } from './transcripts.ts'
 import { allowRingingWithoutWebRtc } from './no-media.ts'
 import { CA_MAIL_MAX_AGE_MS, verifyFromMail } from './verify-mail.ts'
 import { asThunderbirdMessage } from './commands.ts'
+import { webAppPairing } from './webapp-pairing.ts'
 import type { BuddyView, ThunderbirdState } from './commands.ts'
 
 declare const __PEERLINE_TEST_HARNESS__: string
@@ -61,8 +64,6 @@ const log = logger('thunderbird:background')
 const KEEPALIVE_API_INTERVAL_MS = 5_000
 /** storage.local key of the PWA address calls are handed to. */
 const PWA_BASE_KEY = 'peerline.pwaBase'
-/** storage.local key: the web app paired through a hand-off (PairedWebApp). */
-const PAIRED_KEY = 'peerline.pairedWebApp'
 /** Notification ids of incoming calls carry the call id. */
 const RING_PREFIX = 'peerline-tb-call:'
 /** Chat window size: the PWA's phone layout. */
@@ -173,7 +174,8 @@ function ring (call: Call): void {
   api.notifications.create(id, {
     type: 'basic',
     iconUrl: api.runtime.getURL('icons/icon-96.png'),
-    title: call.remote.verified ? 'Peerline call' : 'Peerline call (address not verified)',
+    // the same words as every other screen (shared/ui/trust-text.ts)
+    title: TRUST_TEXT.notificationTitle(trustLabel(partyTrust(call.remote, services?.trust), call.remote.aor)),
     message: `${who} is calling. Click to answer in your browser.`,
     requireInteraction: true
   }).catch((err: unknown) => { log.error('notification: %s', (err as Error).message) })
@@ -193,16 +195,10 @@ async function pwaBaseSetting (): Promise<string> {
   return v
 }
 
-interface PairedWebApp {
-  /** the web-app address the offer was handed to */
-  base: string
-  /** the paired browser's peer id, once it shows up in the roster */
-  peerId?: string
-  /** while the hand-off's offer is open: peer ids of the identity's devices when it was made */
-  before?: string[]
-  /** expiry of the hand-off's offer */
-  expiresAt?: number
-}
+/** Which web app is a linked device (webapp-pairing.ts); the hand-off's offers are made through it. */
+const webApp = webAppPairing({ storage: api.storage.local, overlay: () => services?.overlay })
+const forgetOpenHandoffOffer = webApp.forgetOpenOffer
+const webAppPaired = webApp.paired
 
 /** Overlays whose offers and roster changes are followed (trackPairing). */
 const tracked = new WeakSet<Overlay>()
@@ -220,12 +216,9 @@ let makingHandoffOffer = false
 async function trackPairing (overlay: Overlay): Promise<void> {
   if (tracked.has(overlay)) return
   tracked.add(overlay)
-  const create = overlay.createPairingOffer.bind(overlay)
-  overlay.createPairingOffer = async init => {
-    const offer = await create(init)
-    if (!makingHandoffOffer) await forgetOpenHandoffOffer()
-    return offer
-  }
+  overlay.addEventListener('pairing:offer', () => {
+    if (!makingHandoffOffer) forgetOpenHandoffOffer().catch(() => {})
+  })
   overlay.addEventListener('devices:change', () => {
     void api.storage.local.get(PWA_BASE_KEY).then(async v => {
       const base = v[PWA_BASE_KEY]
@@ -233,32 +226,6 @@ async function trackPairing (overlay: Overlay): Promise<void> {
     }).catch(() => {})
   })
   await forgetOpenHandoffOffer()
-}
-
-/** The hand-off's offer was replaced: a device joining now is not the web app. */
-async function forgetOpenHandoffOffer (): Promise<void> {
-  const stored = (await api.storage.local.get(PAIRED_KEY))[PAIRED_KEY] as PairedWebApp | undefined
-  if (stored?.before !== undefined) await api.storage.local.set({ [PAIRED_KEY]: { base: stored.base } satisfies PairedWebApp })
-}
-
-/**
- * Whether the web app at `base` is a device of this identity: a browser
- * paired through an offer handed to that address and still in the roster.
- * While the hand-off's offer is open (not replaced, not expired), a new
- * device is the one that used it.
- */
-async function webAppPaired (base: string): Promise<boolean> {
-  const overlay = services?.overlay
-  if (overlay === undefined) return false
-  const stored = (await api.storage.local.get(PAIRED_KEY))[PAIRED_KEY] as PairedWebApp | undefined
-  if (stored?.base !== base) return false
-  const devices = overlay.devices().filter(d => !d.thisDevice).map(d => d.peerId)
-  if (stored.peerId !== undefined) return devices.includes(stored.peerId)
-  if (stored.before === undefined || (stored.expiresAt ?? 0) < Date.now()) return false
-  const fresh = devices.find(id => stored.before?.includes(id) !== true)
-  if (fresh === undefined) return false
-  await api.storage.local.set({ [PAIRED_KEY]: { base, peerId: fresh } satisfies PairedWebApp })
-  return true
 }
 
 /**
@@ -277,15 +244,13 @@ async function handOffUrl (target: string): Promise<string> {
   await trackPairing(overlay)
   if (await webAppPaired(base)) return url
   try {
-    const before = overlay.devices().map(d => d.peerId)
     makingHandoffOffer = true
     let offer: PairingOffer
     try {
-      offer = await overlay.createPairingOffer({ name: 'Browser' })
+      offer = await webApp.offer(overlay, base)
     } finally {
       makingHandoffOffer = false
     }
-    await api.storage.local.set({ [PAIRED_KEY]: { base, before, expiresAt: offer.expiresAt } satisfies PairedWebApp })
     return pairAndCallUrl(base, offer, aor)
   } catch (err) {
     log.error('no pairing offer (%s): handing off the plain call link', (err as Error).message)
@@ -316,7 +281,8 @@ async function openChat (target: string): Promise<number | undefined> {
 // ── state for the pages and the test driver ────────────────────────────────
 function buddyView (b: AddressBookBuddy): BuddyView {
   const p = presence.get(b.aor)
-  return { aor: b.aor, name: b.name, presence: shownPresence(p, { online: services?.status.connected === true, now: Date.now() }), checkedAt: p.checkedAt }
+  const trust: TrustSnapshot = services !== undefined ? services.keys.level(b.aor) : { level: 'unverified' }
+  return { aor: b.aor, name: b.name, presence: shownPresence(p, { online: services?.status.connected === true, now: Date.now() }), checkedAt: p.checkedAt, trust }
 }
 
 /** State for the pages (hand-off URLs redacted). */

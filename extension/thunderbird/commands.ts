@@ -5,6 +5,7 @@
  */
 import type { SkippedContact } from './buddies.ts'
 import type { PresenceState } from './presence.ts'
+import type { TrustSnapshot } from '../../shared/store/history-api.ts'
 
 export type ThunderbirdMessage =
   | { command: 'tb:state' }
@@ -24,6 +25,8 @@ export interface BuddyView {
   presence: PresenceState
   /** ms epoch of the last lookup, 0 never */
   checkedAt: number
+  /** how far the contact's identity is proven (shared/ui/trust-text.ts shows it) */
+  trust: TrustSnapshot
 }
 
 export interface ThunderbirdState {

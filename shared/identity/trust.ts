@@ -1,4 +1,7 @@
 /**
+ * Size: one file on purpose. CAs, pins and judge() read and write one persisted
+ * document under one lock; splitting them would split the invariants between them.
+ *
  * The user's trust decisions: which certificate authorities vouch for email
  * addresses, and which identity key each contact had when first met (trust on
  * first use). Peerline ships with no trusted CA; every entry here was added by

@@ -18,6 +18,7 @@ import {
   normalizeAor, parseCaResponse, signCaRequest
 } from '../identity/index.ts'
 import type { CaCertificate, CaRequest, CaResponse, IdentityCertificate, IdentityKeyPair, StoredIdentity } from '../identity/index.ts'
+import { anySignal } from '../util/async.ts'
 import { exchangeFrames } from './exchange.ts'
 
 /**
@@ -136,7 +137,7 @@ export async function confirmCertificate (node: CaNode, init: { requestId: strin
 }
 
 async function exchange (node: CaNode, peerId: string, request: CaRequest, options: Signal): Promise<Extract<CaResponse, { ok: true }>> {
-  const signal = AbortSignal.any([AbortSignal.timeout(CA_REQUEST_TIMEOUT_MS), ...(options.signal !== undefined ? [options.signal] : [])])
+  const signal = anySignal(AbortSignal.timeout(CA_REQUEST_TIMEOUT_MS), options.signal)
   let pid
   try {
     pid = peerIdFromString(peerId)

@@ -119,3 +119,38 @@ export const PUBLISH_CHECK_DELAY_MS = 2_000
 
 /** Republishes in a row for a missing entry before waiting for the regular republish. */
 export const PUBLISH_CHECK_RETRIES = 3
+
+/** Addresses whose newest roster a device keeps in `rosterStorage` (the most recently learnt; ~1–5 KB each). */
+export const MAX_PERSISTED_ROSTERS = 256
+
+/** Format tag of what `rosterStorage` holds, so another JSON value there is not mistaken for it. */
+export const ROSTER_STORAGE_FORMAT = 'peerline-known-rosters'
+
+/** Delay before trying a failed publish again: being unreachable is worse than a few extra puts. */
+export const REPUBLISH_RETRY_MS = 5_000
+
+/** Address changes this close together (several relay reservations at once) cause one republish. */
+export const ADDRESS_CHANGE_COALESCE_MS = 300
+
+/**
+ * Claims per address (see claims.ts). A supernode keeps one claim per
+ * identity key, in two tiers that never take each other's slots: claims by
+ * a CA (issuer ≠ subject key; supernodes check the issuer's signature, not
+ * trust in it) and self-issued ones. Real addresses have one claim, two
+ * while a user moves to a new key; 8 + 8 leaves room for a few CAs and a
+ * few key changes while bounding what a flood of identities costs: at most
+ * MAX_CLAIMS records (~3 KiB each typically, 16 KiB at most) per address.
+ */
+export const MAX_CA_CLAIMS = 8
+export const MAX_SELF_ISSUED_CLAIMS = 8
+export const MAX_CLAIMS = MAX_CA_CLAIMS + MAX_SELF_ISSUED_CLAIMS
+
+/**
+ * CA-issued claims kept per issuer and address: an honest CA binds an
+ * address to one key at a time; two cover the overlap of a re-key. One
+ * throwaway CA cannot fill the CA tier alone.
+ */
+export const MAX_CLAIMS_PER_ISSUER = 2
+
+/** Largest DHT value under an address: MAX_CLAIMS records of at most MAX_RECORD_BYTES, plus the envelope. */
+export const MAX_CLAIMS_BYTES = MAX_CLAIMS * MAX_RECORD_BYTES + 4 * 1024

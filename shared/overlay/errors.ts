@@ -3,6 +3,8 @@
  * in one table. Certificate errors (BadSignatureError, WrongEmailError, …)
  * come from shared/identity and pass through unchanged.
  */
+import type { AddressClaim } from './claims.ts'
+
 export class RecordTooLargeError extends Error {
   static override name = 'RecordTooLargeError'
   override name = 'RecordTooLargeError'
@@ -63,4 +65,19 @@ export class RosterNotSavedError extends Error {
   static override name = 'RosterNotSavedError'
   override name = 'RosterNotSavedError'
   constructor (message = 'The device list could not be saved on this device', options?: ErrorOptions) { super(message, options) }
+}
+
+/**
+ * Several identity keys claim an address and this user's trust store vouches
+ * for none of them: the caller must choose (`claims`, e.g. by comparing
+ * fingerprints) and look up again with `identityKey`.
+ */
+export class ConflictingClaimsError extends Error {
+  static override name = 'ConflictingClaimsError'
+  override name = 'ConflictingClaimsError'
+  readonly claims: AddressClaim[]
+  constructor (aor: string, claims: AddressClaim[], message = `${claims.length} different keys claim ${aor}`) {
+    super(message)
+    this.claims = claims
+  }
 }

@@ -1,6 +1,7 @@
 export * from './constants.ts'
 export * from './errors.ts'
 export * from './record.ts'
+export * from './claims.ts'
 export * from './node.ts'
 export * from './connector.ts'
 export * from './overlay.ts'

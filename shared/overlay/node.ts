@@ -27,7 +27,7 @@ import {
   RELAY_MAX_RESERVATIONS, RELAY_RESERVATIONS, RELAY_RESERVATION_TTL_MS, DIAL_TIMEOUT_MS,
   SUPERNODE_CONNECTIONS_PER_HOST_PER_SECOND, SUPERNODE_MAX_CONNECTIONS, SUPERNODE_MAX_PENDING_CONNECTIONS
 } from './constants.ts'
-import { selectLocationRecord, validateLocationRecord } from './record.ts'
+import { selectLocationValue, validateLocationValue } from './claims.ts'
 import type { ValidateRecordOptions } from './record.ts'
 
 export interface OverlayServices extends Record<string, unknown> {
@@ -72,7 +72,8 @@ export async function createOverlayNode (init: OverlayNodeInit): Promise<Overlay
   const publicOnly = init.publicOnly ?? false
   const validate = (key: Uint8Array, value: Uint8Array): void => {
     try {
-      validateLocationRecord(key, value, init.recordOptions)
+      // a value (one record, or a supernode's claims of several identities) is kept while one claim is valid
+      validateLocationValue(key, value, init.recordOptions)
     } catch (err) {
       init.onRecordRejected?.(key, err as Error)
       throw err
@@ -95,7 +96,7 @@ export async function createOverlayNode (init: OverlayNodeInit): Promise<Overlay
       protocol: DHT_PROTOCOL,
       clientMode: !server,
       validators: { [RECORD_NAMESPACE]: validate },
-      selectors: { [RECORD_NAMESPACE]: (key, records) => selectLocationRecord(key, records, init.recordOptions) },
+      selectors: { [RECORD_NAMESPACE]: (key, records) => selectLocationValue(key, records, init.recordOptions) },
       peerInfoMapper: publicOnly ? removePrivateAddressesMapper : passthroughMapper,
       // a small private DHT: start answering as soon as one peer is known
       initialQuerySelfInterval: 500,

@@ -25,6 +25,7 @@ import {
 } from '../identity/index.ts'
 import type { DeviceCertificate, DeviceRoster, IdentityCertificate } from '../identity/index.ts'
 import { parseJsonObject } from '../identity/validate.ts'
+import { anySignal } from '../util/async.ts'
 import { logger } from '../util/logger.ts'
 import { MAX_ADDRS_PER_DEVICE } from './constants.ts'
 import { exchangeFrames } from './exchange.ts'
@@ -198,6 +199,8 @@ export interface PairingHostInit {
   maxAttempts?: number
   ttlMs?: number
   timeoutMs?: number
+  /** the clock offers expire by (tests move it instead of sleeping); default Date.now */
+  now?: () => number
 }
 
 /** Answers pairing requests on the primary device; at most one offer is open at a time. */
@@ -239,7 +242,7 @@ export class PairingHost {
       peerId: this.node.peerId.toString(),
       addrs: init.addrs.slice(0, PAIRING_OFFER_MAX_ADDRS),
       code: pairingCode(),
-      expiresAt: (init.now ?? Date.now()) + (this.init.ttlMs ?? PAIRING_OFFER_TTL_MS)
+      expiresAt: (init.now ?? this.now()) + (this.init.ttlMs ?? PAIRING_OFFER_TTL_MS)
     }
     this.active = { offer, attempts: 0, state: 'open', ...(init.name != null ? { name: init.name } : {}) }
     return offer
@@ -248,11 +251,15 @@ export class PairingHost {
   /** The open offer, if any (for the UI: it is shown until used, cancelled or expired). */
   current (): PairingOffer | undefined {
     const a = this.active
-    return a != null && a.state === 'open' && a.offer.expiresAt >= Date.now() ? a.offer : undefined
+    return a != null && a.state === 'open' && a.offer.expiresAt >= this.now() ? a.offer : undefined
   }
 
   cancel (): void {
     if (this.active?.state === 'open') this.active.state = 'cancelled'
+  }
+
+  private now (): number {
+    return this.init.now?.() ?? Date.now()
   }
 
   private async answer (stream: Stream, remotePeer: string): Promise<void> {
@@ -275,7 +282,7 @@ export class PairingHost {
   private async check (request: Record<string, unknown>, remotePeer: string): Promise<PairingGrant> {
     const a = this.active
     if (a == null || a.state !== 'open') throw new PairingCancelledError()
-    if (a.offer.expiresAt < Date.now()) {
+    if (a.offer.expiresAt < this.now()) {
       a.state = 'cancelled'
       throw new PairingExpiredError()
     }
@@ -321,7 +328,7 @@ function parseFrame (frame: Uint8Array): Record<string, unknown> {
 export async function requestPairing (node: OverlayLibp2p, offer: PairingOffer, init: { name: string, code?: string, signal?: AbortSignal, timeoutMs?: number }): Promise<Record<string, unknown>> {
   if (offer.expiresAt < Date.now()) throw new PairingExpiredError()
   const timeout = AbortSignal.timeout(init.timeoutMs ?? PAIRING_TIMEOUT_MS)
-  const signal = init.signal != null ? AbortSignal.any([init.signal, timeout]) : timeout
+  const signal = anySignal(init.signal, timeout)
   let peer: PeerId
   try {
     peer = peerIdFromString(offer.peerId)

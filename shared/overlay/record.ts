@@ -11,8 +11,10 @@
  * linked device, which never holds the identity key). The certificate must
  * name the record's AOR; every device entry must be an active (not revoked)
  * device of the roster and carry a device certificate signed by the identity
- * key for that peer id. Newer records replace older ones, never the reverse:
- * a newer roster (higher `roster.seq`) wins first, then the higher `seq`.
+ * key for that peer id. Newer records of an identity replace its older ones,
+ * never the reverse: a newer roster (higher `roster.seq`) wins first, then the
+ * higher `seq`. Records of different identity keys never replace each other:
+ * each is its own claim on the address (claims.ts).
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { sha256 } from '@noble/hashes/sha2.js'
@@ -308,8 +310,10 @@ export function decodeLocationRecord (bytes: Uint8Array): LocationRecord {
 }
 
 /**
- * kad-dht selector: the index of the best record — valid, highest `seq`,
- * then latest expiry. Invalid records never win over valid ones.
+ * The index of the best of several plain records — valid, highest `seq`,
+ * then latest expiry. Invalid records never win over valid ones. (The
+ * DHT's selector is claims.ts `selectLocationValue`, which never ranks one
+ * identity over another.)
  */
 export function selectLocationRecord (key: Uint8Array, records: Uint8Array[], options: ValidateRecordOptions = {}): number {
   let best = -1
@@ -334,8 +338,9 @@ type Ordered = Pick<LocationRecord, 'seq' | 'expiresAt'> & { roster?: Pick<Devic
 /**
  * true when `a` should replace `b`: for the same identity key a newer roster
  * first (a revoked device cannot win with an old roster and a high seq),
- * then a higher seq, then a later expiry. Rosters of different keys (the
- * address got a new identity key) are not comparable: seq decides.
+ * then a higher seq, then a later expiry. Rosters of different keys are not
+ * comparable: seq decides here, but nothing uses that to let one identity
+ * replace another (claims are kept per identity, see claims.ts).
  */
 export function isNewer (a: Ordered, b: Ordered): boolean {
   const rosterA = rosterOrder(a, b)

@@ -4,6 +4,7 @@
  * multiplexer over libp2p streams). Types only in this file.
  */
 import type { TypedEventTarget } from 'main-event'
+import type { TrustLevel } from '../identity/index.ts'
 
 /**
  * Call lifecycle (one transition() enforces it; anything else throws InvalidStateError):
@@ -17,11 +18,15 @@ export type CallState = 'calling' | 'ringing' | 'incoming' | 'active' | 'held' |
 export interface RemoteParty {
   /** normalised address, e.g. alice@example.org */
   aor: string
-  /** display name from the SIP From/To header; shown only as a hint when unverified */
+  /** display name from the SIP From/To header; shown only as a hint unless trust says more */
   displayName: string
-  /** true when the device certificate chains to an identity certificate for `aor` */
-  verified: boolean
-  /** why verification failed (error name, e.g. 'WrongEmailError'), when it did */
+  /**
+   * The signatures check out: the device certificate chains to an identity
+   * certificate for `aor`. NOT verification: anyone can self-issue a
+   * certificate for any address. What to show comes from `trustLevel`.
+   */
+  authenticated: boolean
+  /** why authentication failed (error name, e.g. 'WrongEmailError'), when it did */
   unverifiedReason?: string
   /** libp2p peer id of the remote device, once known */
   peerId?: string
@@ -32,8 +37,16 @@ export interface RemoteParty {
    * other than the pinned one: warn loudly)
    */
   trust?: 'new' | 'pinned' | 'verified' | 'changed'
-  /** the identity key (base64url) the remote party proved, when verified */
+  /** the identity key (base64url) the remote party proved, when authenticated */
   identityKey?: string
+  /** base64url key that issued the identity certificate (equals `identityKey` when self-issued), when known */
+  issuer?: string
+  /**
+   * TrustStore.judge() for this party when it was met (before a first
+   * contact's key got pinned), when the phone has a TrustStore: what the UI
+   * shows, and what the history records.
+   */
+  trustLevel?: TrustLevel
 }
 
 export type CallEndReason =
@@ -117,6 +130,8 @@ export interface SentMessage {
   to: string
   /** devices that accepted it with a 2xx */
   deliveredTo: number
+  /** the certificate of the location record it was sent by, and its TrustStore.judge() level (as RemoteParty) */
+  recipient?: { identityKey: string, issuer: string, trustLevel?: TrustLevel }
 }
 
 export interface PhoneEvents {
@@ -132,11 +147,13 @@ export interface Phone extends TypedEventTarget<PhoneEvents> {
    * Looks `target` up (email or sip: URI), dials its devices and sends the
    * INVITE, resolving with the Call in state 'calling'. Rejects within a few
    * seconds with InvalidAddressError, NotFoundError (not online), OfflineError
-   * (no supernode) or CallFailedError.
+   * (no supernode) or CallFailedError; with ConflictingClaimsError (from the
+   * overlay) when several keys claim the address and none is trusted: call
+   * again with `identityKey`, the claim the user chose.
    */
-  call: (target: string, options?: { video?: boolean, signal?: AbortSignal }) => Promise<Call>
+  call: (target: string, options?: { video?: boolean, signal?: AbortSignal, identityKey?: string }) => Promise<Call>
   /** SIP MESSAGE to every device of `target`; rejects like call() when nobody accepts it */
-  sendMessage: (target: string, body: string, options?: { signal?: AbortSignal }) => Promise<SentMessage>
+  sendMessage: (target: string, body: string, options?: { signal?: AbortSignal, identityKey?: string }) => Promise<SentMessage>
   /** calls not yet ended */
   calls: () => Call[]
 }

@@ -1,4 +1,7 @@
 /**
+ * Size: one file on purpose. It is one class, the state machine and the JsSIP
+ * event mapping it guards; pieces of it apart would each see half a transition.
+ *
  * One call: the Call contract of api.ts on top of a JsSIP RTCSession.
  *
  *   outgoing:  calling ──1xx──▶ ringing ──2xx──▶ active ◀──▶ held
@@ -8,6 +11,10 @@
  * transition() is the only way the state changes and refuses anything not in
  * that diagram (InvalidStateError). JsSIP's session events are mapped here,
  * once; the PWA and the extension see only typed events.
+ *
+ * (A little over 500 lines: the state machine, the end-cause mapping and
+ * PeerlineCall are one call's lifecycle, and each is short; they stay
+ * together so the diagram above describes the whole file.)
  */
 import { TypedEventEmitter } from 'main-event'
 import { reasonCause } from './message.ts'
@@ -428,7 +435,7 @@ export class PeerlineCall extends TypedEventEmitter<CallEvents> implements Call 
       const who = this.init.answeredBy?.()
       if (who != null) {
         this.remote = { ...this.remote, ...who }
-        if (who.verified === true) delete this.remote.unverifiedReason
+        if (who.authenticated) delete this.remote.unverifiedReason
       }
     }
     this.move('active')

@@ -39,6 +39,8 @@ export const SIP_LINK_IDLE_MS = 10 * 60_000
 
 /** Bound on dialling one device and opening its SIP stream (a relayed dial takes two hops). */
 export const SIP_DIAL_TIMEOUT_MS = 8_000
+/** How long an already open connection gets to open a SIP stream before it counts as dead and the device is dialled afresh. */
+export const SIP_STALE_CONNECTION_MS = 2_500
 
 /**
  * Bound on call()/sendMessage() finding a target: DHT lookup plus dialling

@@ -7,8 +7,12 @@
  * identity certificate AND names the peer id that Noise authenticated for
  * this connection. Replaying someone else's hello therefore fails
  * (WrongPeerError): only the holder of the device's libp2p key can present
- * its certificate. SIP requests on the stream are then verified when their
- * From address equals the certificate's email.
+ * its certificate. SIP requests on the stream are then authenticated when
+ * their From address equals the certificate's email.
+ *
+ * Authenticated is not trusted: a self-issued certificate checks out for any
+ * address anyone chooses. How far to believe the key is TrustStore.judge()'s
+ * call (shared/identity/trust.ts), from the key and `issuer` carried here.
  */
 import { fingerprint, fromBase64Url, verifyDeviceCertificate, verifyIdentityCertificate } from '../identity/index.ts'
 import type { DeviceCertificate, IdentityCertificate, VerifyCertificateOptions } from '../identity/index.ts'
@@ -19,20 +23,23 @@ export interface Hello {
   deviceCertificate: DeviceCertificate
 }
 
-/** What a peer proved about itself on one stream. */
+/** What a peer proved about itself on one stream: the hello's signatures check out, or why not. */
 export type PeerVerification =
   | {
-    verified: true
+    /** the certificates' signatures, dates and peer id check out; says nothing about trust */
+    authenticated: true
     /** the email address the identity certificate binds */
     aor: string
     /** base64url Ed25519 identity key (for trust-on-first-use pinning) */
     identityKey: string
     /** short fingerprint of the identity key, for display */
     fingerprint: string
+    /** base64url key that issued the identity certificate; equals `identityKey` when self-issued */
+    issuer: string
     deviceName: string
   }
   | {
-    verified: false
+    authenticated: false
     /** error name: 'NoCertificate', 'MalformedHelloError', 'BadSignatureError', 'WrongPeerError', … */
     reason: string
     message: string
@@ -42,7 +49,7 @@ export type PeerVerification =
 export type HelloVerifyOptions = Omit<VerifyCertificateOptions, 'email' | 'now'> & { now?: number }
 
 export const NO_CERTIFICATE: PeerVerification = {
-  verified: false,
+  authenticated: false,
   reason: 'NoCertificate',
   message: 'The peer presented no identity certificate'
 }
@@ -80,14 +87,15 @@ export function verifyHello (frame: Uint8Array, remotePeer: string, options: Hel
     const identity = verifyIdentityCertificate(hello.identityCertificate, { ...certOptions, ...(now != null ? { now } : {}) })
     const device = verifyDeviceCertificate(hello.deviceCertificate, { identityKey: identity.key, peerId: remotePeer, ...(now != null ? { now } : {}) })
     return {
-      verified: true,
+      authenticated: true,
       aor: identity.email,
       identityKey: identity.key,
       fingerprint: fingerprint(fromBase64Url(identity.key)),
+      issuer: identity.issuer,
       deviceName: device.name
     }
   } catch (err) {
     const e = err as Error
-    return { verified: false, reason: e.name !== '' ? e.name : 'Error', message: e.message }
+    return { authenticated: false, reason: e.name !== '' ? e.name : 'Error', message: e.message }
   }
 }

@@ -8,6 +8,7 @@
  * on the link is judged against that.
  */
 import type { Stream } from '@libp2p/interface'
+import { unrefTimer } from '../util/async.ts'
 import { logger } from '../util/logger.ts'
 import { MAX_SIP_MESSAGE_BYTES, SIP_KEEPALIVE_INTERVAL_MS } from './constants.ts'
 import { encodeFrame, FrameDecoder, KEEPALIVE_FRAME } from './framing.ts'
@@ -67,9 +68,8 @@ export class SipLink {
     this.stream.addEventListener('close', this.onStreamClose)
     this.stream.addEventListener('remoteCloseWrite', this.onRemoteCloseWrite)
     this.write(encodeFrame(init.hello, this.maxBytes))
-    this.keepalive = setInterval(() => { this.write(KEEPALIVE_FRAME) }, init.keepaliveIntervalMs ?? SIP_KEEPALIVE_INTERVAL_MS)
     // a keep-alive timer must not keep a Node process alive on its own
-    ;(this.keepalive as { unref?: () => void }).unref?.()
+    this.keepalive = unrefTimer(setInterval(() => { this.write(KEEPALIVE_FRAME) }, init.keepaliveIntervalMs ?? SIP_KEEPALIVE_INTERVAL_MS))
   }
 
   get open (): boolean {
@@ -157,7 +157,7 @@ export class SipLink {
         this.helloSeen = true
         if (looksLikeHello(frame)) {
           this.verification = verifyHello(frame, this.remotePeer, this.init.verifyOptions)
-          if (!this.verification.verified) log('peer %s is not verified: %s (%s)', this.remotePeer, this.verification.reason, this.verification.message)
+          if (!this.verification.authenticated) log('peer %s is not authenticated: %s (%s)', this.remotePeer, this.verification.reason, this.verification.message)
           continue
         }
       } else if (looksLikeHello(frame)) {

@@ -17,8 +17,9 @@
 import { UA } from 'jssip'
 import { TypedEventEmitter } from 'main-event'
 import { KeyChangedError, normalizeAor } from '../identity/index.ts'
-import type { StoredIdentity, TrustStore } from '../identity/index.ts'
+import type { StoredIdentity, TrustLevel, TrustStore } from '../identity/index.ts'
 import type { Overlay } from '../overlay/index.ts'
+import { raceSignal, sleep } from '../util/async.ts'
 import { logger } from '../util/logger.ts'
 import { PeerlineCall } from './call.ts'
 import type { SessionLike } from './call.ts'
@@ -97,6 +98,8 @@ export class PeerlinePhone extends TypedEventEmitter<PhoneEvents> implements Pho
     super()
     this.init = init
     this.overlay = components.overlay
+    // one user: the overlay chooses between claims on an address by the same pins and CAs
+    if (init.trust != null && this.overlay.trust == null) this.overlay.trust = init.trust
     this.media = components.media ?? defaultMedia
     this.aor = normalizeAor(init.identity.email)
     this.transport = new SipTransport({
@@ -107,7 +110,11 @@ export class PeerlinePhone extends TypedEventEmitter<PhoneEvents> implements Pho
     }, { overlay: components.overlay })
   }
 
+  /** when this phone started: a key pinned since is still a first contact, not a "known key" */
+  private startedAt = Date.now()
+
   async start (): Promise<void> {
+    this.startedAt = Date.now()
     if (this.ua != null) return
     if ((this.overlay as { node?: unknown }).node == null) throw new PhoneNotStartedError('Start the overlay before the phone')
     this.shutdown = new AbortController()
@@ -166,7 +173,7 @@ export class PeerlinePhone extends TypedEventEmitter<PhoneEvents> implements Pho
     return [...this.active.values()]
   }
 
-  async call (target: string, options: { video?: boolean, signal?: AbortSignal } = {}): Promise<Call> {
+  async call (target: string, options: { video?: boolean, signal?: AbortSignal, identityKey?: string } = {}): Promise<Call> {
     const aor = normalizeAor(target)
     const ua = this.requireUa()
     const video = options.video ?? false
@@ -176,8 +183,16 @@ export class PeerlinePhone extends TypedEventEmitter<PhoneEvents> implements Pho
     media.catch(() => {})
     let prepared
     let trust: RemoteParty['trust']
+    let trustLevel: TrustLevel | undefined
     try {
-      prepared = await this.transport.prepare(aor, { signal, check: record => { trust = this.checkPinned(aor, record.certificate.key) } })
+      prepared = await this.transport.prepare(aor, {
+        signal,
+        ...(options.identityKey != null ? { identityKey: options.identityKey } : {}),
+        check: record => {
+          trustLevel = this.judge(aor, record.certificate)
+          trust = this.checkPinned(aor, record.certificate.key)
+        }
+      })
     } catch (err) {
       media.then(stopTracks, () => {})
       throw this.setupError(err, signal, options.signal)
@@ -198,9 +213,11 @@ export class PeerlinePhone extends TypedEventEmitter<PhoneEvents> implements Pho
         // the devices dialled are the ones a valid location record for `aor`
         // lists, each with a device certificate by the identity key; the
         // answering device's own hello is checked again when it answers
-        verified: true,
+        authenticated: true,
         identityKey: prepared.record.certificate.key,
-        ...(trust != null ? { trust } : {})
+        issuer: prepared.record.certificate.issuer,
+        ...(trust != null ? { trust } : {}),
+        ...(trustLevel != null ? { trustLevel } : {})
       },
       media: this.media,
       ...(this.init.iceServers != null ? { iceServers: this.init.iceServers } : {}),
@@ -235,7 +252,7 @@ export class PeerlinePhone extends TypedEventEmitter<PhoneEvents> implements Pho
     return call
   }
 
-  async sendMessage (target: string, body: string, options: { signal?: AbortSignal } = {}): Promise<SentMessage> {
+  async sendMessage (target: string, body: string, options: { signal?: AbortSignal, identityKey?: string } = {}): Promise<SentMessage> {
     const aor = normalizeAor(target)
     const ua = this.requireUa()
     if (typeof body !== 'string' || body === '') throw new TypeError('A message needs some text')
@@ -243,8 +260,17 @@ export class PeerlinePhone extends TypedEventEmitter<PhoneEvents> implements Pho
       throw new MessageRejectedError(`The message is longer than ${MAX_MESSAGE_BODY_BYTES} bytes`, 413)
     }
     const signal = this.setupSignal(options.signal, SEND_MESSAGE_TIMEOUT_MS)
+    let recipient: SentMessage['recipient']
     try {
-      await this.transport.prepare(aor, { signal, check: record => { this.checkPinned(aor, record.certificate.key) } })
+      await this.transport.prepare(aor, {
+        signal,
+        ...(options.identityKey != null ? { identityKey: options.identityKey } : {}),
+        check: record => {
+          const trustLevel = this.judge(aor, record.certificate)
+          this.checkPinned(aor, record.certificate.key)
+          recipient = { identityKey: record.certificate.key, issuer: record.certificate.issuer, ...(trustLevel != null ? { trustLevel } : {}) }
+        }
+      })
     } catch (err) {
       throw this.setupError(err, signal, options.signal)
     }
@@ -279,7 +305,7 @@ export class PeerlinePhone extends TypedEventEmitter<PhoneEvents> implements Pho
       const settled = await Promise.race([outcome, sleep(MESSAGE_SETTLE_MS + 500)])
       if (settled != null) deliveredTo = Math.max(1, settled.delivered)
     }
-    return { id, to: aor, deliveredTo }
+    return { id, to: aor, deliveredTo, ...(recipient != null ? { recipient } : {}) }
   }
 
   // ---- internals ----
@@ -340,15 +366,31 @@ export class PeerlinePhone extends TypedEventEmitter<PhoneEvents> implements Pho
     return check.status
   }
 
-  /** Incoming: marks a verified party with what the trust store says; a first contact's key is pinned. */
+  /** TrustStore.judge() of a certificate whose signatures checked out (undefined without a trust store). */
+  private judge (aor: string, cert: { key: string, issuer: string }): TrustLevel | undefined {
+    const trust = this.init.trust
+    if (trust == null || !trust.loaded) return undefined
+    try {
+      const level = trust.judge(aor, { key: cert.key, issuer: cert.issuer })
+      // pinned on first contact in this very session: nothing known about the key yet
+      if (level.level === 'known-key' && level.since >= this.startedAt) return { level: 'unverified', key: level.key }
+      return level
+    } catch (err) {
+      log.error('judging the key of %s failed: %s', aor, (err as Error).message)
+      return undefined
+    }
+  }
+
+  /** Incoming: marks an authenticated party with what the trust store says (judged before a first contact's key is pinned). */
   private withTrust (party: RemoteParty): RemoteParty {
     const trust = this.init.trust
-    if (trust == null || !party.verified || party.identityKey == null) return party
+    if (trust == null || !party.authenticated || party.identityKey == null) return party
     try {
+      const trustLevel = this.judge(party.aor, { key: party.identityKey, issuer: party.issuer ?? party.identityKey })
       const check = trust.check(party.aor, party.identityKey)
       if (check.status === 'new') this.pinLater(party.aor, party.identityKey)
       if (check.status === 'changed') log('%s presents a key other than the pinned one', party.aor)
-      return { ...party, trust: check.status }
+      return { ...party, trust: check.status, ...(trustLevel != null ? { trustLevel } : {}) }
     } catch (err) {
       log.error('trust check for %s failed: %s', party.aor, (err as Error).message)
       return party
@@ -395,18 +437,18 @@ export function phone (init: PhoneInit, components: PhoneComponents): PeerlinePh
   return new PeerlinePhone(init, components)
 }
 
-/** A RemoteParty from what the stream proved; the claimed name is only a hint when unverified. */
+/** A RemoteParty from what the stream proved; the claimed name is only a hint. */
 function partyFrom (origin: RequestOrigin | undefined, claimed: string, displayName?: string): RemoteParty {
   const name = displayName ?? origin?.displayName ?? ''
   if (origin == null) {
-    return { aor: claimed, displayName: name, verified: false, unverifiedReason: 'NoCertificate' }
+    return { aor: claimed, displayName: name, authenticated: false, unverifiedReason: 'NoCertificate' }
   }
   const v = origin.verification
   return {
     aor: origin.claimedAor ?? claimed,
     displayName: name,
-    verified: v.verified,
-    ...(!v.verified ? { unverifiedReason: v.reason } : { identityKey: v.identityKey }),
+    authenticated: v.authenticated,
+    ...(!v.authenticated ? { unverifiedReason: v.reason } : { identityKey: v.identityKey, issuer: v.issuer }),
     peerId: origin.peerId
   }
 }
@@ -474,20 +516,4 @@ function stopTracks (stream: MediaStream): void {
       t.stop()
     } catch { /* already stopped */ }
   }
-}
-
-async function sleep (ms: number): Promise<undefined> {
-  return await new Promise(resolve => {
-    const t = setTimeout(() => { resolve(undefined) }, ms)
-    ;(t as { unref?: () => void }).unref?.()
-  })
-}
-
-async function raceSignal<T> (p: Promise<T>, signal: AbortSignal): Promise<T> {
-  signal.throwIfAborted()
-  return await new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => { reject(signal.reason) }
-    signal.addEventListener('abort', onAbort, { once: true })
-    p.then(v => { signal.removeEventListener('abort', onAbort); resolve(v) }, (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e) })
-  })
 }

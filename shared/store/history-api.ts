@@ -4,6 +4,21 @@
  * transcripts. Implementation: history.ts (`openHistory`). Types only here.
  */
 
+/**
+ * How far the other party's identity was proven at the time (TrustStore.judge
+ * in shared/identity/trust.ts, or 'unauthenticated' when its hello did not
+ * check out), kept with each message and call so the history shows the level
+ * of the moment, not today's.
+ */
+export interface TrustSnapshot {
+  level: 'contact-verified' | 'ca-verified' | 'known-key' | 'key-changed' | 'unverified' | 'unauthenticated'
+  caName?: string
+  /** ms epoch: verified at, pinned at */
+  since?: number
+  /** error name, for 'unauthenticated' */
+  reason?: string
+}
+
 export interface MessageRecord {
   id: string
   /** the other party's normalised address */
@@ -12,7 +27,13 @@ export interface MessageRecord {
   body: string
   /** ms epoch */
   at: number
+  /**
+   * The sender's signatures checked out (authenticated); NOT trust: a
+   * self-issued certificate checks out for any address. Screens show `trust`.
+   */
   verified: boolean
+  /** the trust level when it was received or sent; absent in records older than it */
+  trust?: TrustSnapshot
   status: 'sending' | 'sent' | 'failed' | 'received'
 }
 
@@ -32,7 +53,10 @@ export interface CallRecord {
   durationMs: number
   outcome: CallOutcome
   video: boolean
+  /** the other party's signatures checked out (authenticated); NOT trust, see `trust` */
   verified: boolean
+  /** the trust level during the call; absent in records older than it, and for calls that never reached anyone */
+  trust?: TrustSnapshot
 }
 
 export interface Buddy {

@@ -65,7 +65,7 @@ export function toStored (m: MessageRecord): StoredMessage {
 }
 
 export function toRecord (m: StoredMessage): MessageRecord {
-  return { id: m.id, peer: m.peer, direction: m.direction, body: m.body, at: m.at, verified: m.verified, status: m.status }
+  return { id: m.id, peer: m.peer, direction: m.direction, body: m.body, at: m.at, verified: m.verified, status: m.status, ...(m.trust !== undefined ? { trust: m.trust } : {}) }
 }
 
 export function errorText (err: unknown): string {

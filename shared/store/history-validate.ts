@@ -5,7 +5,7 @@
  */
 import { MAX_MESSAGE_BYTES } from './constants.ts'
 import { InvalidHistoryInputError, MessageTooLargeError } from './errors.ts'
-import type { CallOutcome, CallRecord, MessageRecord, NewMessage } from './history-api.ts'
+import type { CallOutcome, CallRecord, MessageRecord, NewMessage, TrustSnapshot } from './history-api.ts'
 
 const DIRECTIONS = ['in', 'out'] as const
 export const MESSAGE_STATUSES = ['sending', 'sent', 'failed', 'received'] as const
@@ -61,6 +61,27 @@ function utf8Length (s: string): number {
   return n
 }
 
+const TRUST_LEVELS = ['contact-verified', 'ca-verified', 'known-key', 'key-changed', 'unverified', 'unauthenticated'] as const
+
+/** A trust snapshot with only its known fields, or undefined when absent. */
+function checkTrust (t: unknown): TrustSnapshot | undefined {
+  if (t === undefined) return undefined
+  if (t === null || typeof t !== 'object') throw new InvalidHistoryInputError('trust', '"trust" must be an object')
+  const v = t as Record<string, unknown>
+  checkOneOf(v.level, TRUST_LEVELS, 'trust.level')
+  const out: TrustSnapshot = { level: v.level }
+  if (v.caName !== undefined) {
+    if (typeof v.caName !== 'string') throw new InvalidHistoryInputError('trust.caName', '"trust.caName" must be text')
+    out.caName = v.caName
+  }
+  if (v.since !== undefined) { checkTime(v.since, 'trust.since'); out.since = v.since }
+  if (v.reason !== undefined) {
+    if (typeof v.reason !== 'string') throw new InvalidHistoryInputError('trust.reason', '"trust.reason" must be text')
+    out.reason = v.reason
+  }
+  return out
+}
+
 export function validateMessage (m: NewMessage, now: () => number): MessageRecord {
   if (m === null || typeof m !== 'object') throw new InvalidHistoryInputError('message', 'A message must be an object')
   const id = m.id ?? randomId()
@@ -74,8 +95,9 @@ export function validateMessage (m: NewMessage, now: () => number): MessageRecor
   checkTime(at, 'at')
   checkBoolean(m.verified, 'verified')
   checkOneOf(m.status, MESSAGE_STATUSES, 'status')
+  const trust = checkTrust(m.trust)
   // a fresh object with exactly the contract's fields: nothing else gets stored
-  return { id, peer, direction: m.direction, body: m.body, at, verified: m.verified, status: m.status }
+  return { id, peer, direction: m.direction, body: m.body, at, verified: m.verified, status: m.status, ...(trust !== undefined ? { trust } : {}) }
 }
 
 export function validateCall (c: Partial<CallRecord>, now: () => number): CallRecord {
@@ -99,6 +121,8 @@ export function validateCall (c: Partial<CallRecord>, now: () => number): CallRe
     if (typeof c.displayName !== 'string') throw new InvalidHistoryInputError('displayName', '"displayName" must be text')
     record.displayName = c.displayName
   }
+  const trust = checkTrust(c.trust)
+  if (trust !== undefined) record.trust = trust
   if (c.answeredAt !== undefined) { checkTime(c.answeredAt, 'answeredAt'); record.answeredAt = c.answeredAt }
   if (c.endedAt !== undefined) { checkTime(c.endedAt, 'endedAt'); record.endedAt = c.endedAt }
   return record

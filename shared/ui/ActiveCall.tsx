@@ -6,6 +6,7 @@
  * the streams can be attached as soon as they exist: remote audio plays
  * through an <audio>, remote and local video through muted <video>s.
  */
+import type { TrustStore } from '../identity/index.ts'
 import type { Call } from '../sip/api.ts'
 import { formatDuration } from './format.ts'
 import { hasLiveVideo, useCall, useMediaStream, useTicker } from './hooks.tsx'
@@ -17,6 +18,8 @@ export interface ActiveCallProps {
   call: Call
   /** failures of the asynchronous controls (hold, video): the host shows them */
   onError: (err: unknown, call: Call) => void
+  /** the user's trust store, so the badge follows it (see RemotePartyCard) */
+  trust?: TrustStore | undefined
 }
 
 export function callStateText (call: Call, now: number): string {
@@ -31,7 +34,7 @@ export function callStateText (call: Call, now: number): string {
   }
 }
 
-export function ActiveCall ({ call, onError }: ActiveCallProps) {
+export function ActiveCall ({ call, onError, trust }: ActiveCallProps) {
   useCall(call)
   const live = call.state === 'active' || call.state === 'held'
   const now = useTicker(1000, live)
@@ -47,7 +50,7 @@ export function ActiveCall ({ call, onError }: ActiveCallProps) {
   return (
     <section class="in-call" aria-labelledby={headingId}>
       <Ringtone kind="ringback" playing={call.direction === 'outgoing' && call.state === 'ringing'} />
-      <RemotePartyCard remote={call.remote} headingId={headingId} />
+      <RemotePartyCard remote={call.remote} headingId={headingId} trust={trust} />
       <p class="call-state">
         <span class="duration" aria-label="Call duration" data-state={call.state}>{callStateText(call, now)}</span>
       </p>

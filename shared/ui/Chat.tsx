@@ -5,6 +5,13 @@
 import { useEffect, useRef, useState } from 'preact/hooks'
 import type { MessageRecord } from '../store/history-api.ts'
 import { formatWhen } from './format.ts'
+import { TrustBadge } from './TrustBadge.tsx'
+import type { TrustSnapshot } from './trust-text.ts'
+
+/** The level kept with the message; older records only say whether the signatures checked out (which is not verification). */
+function messageTrust (m: MessageRecord): TrustSnapshot {
+  return m.trust ?? (m.verified ? { level: 'unverified' } : { level: 'unauthenticated' })
+}
 
 const STATUS_TEXT: Record<MessageRecord['status'], string> = {
   sending: 'Sending…',
@@ -27,9 +34,7 @@ export function Transcript ({ peer, messages }: { peer: string, messages: Messag
           <p class="msg-meta">
             <time dateTime={new Date(m.at).toISOString()}>{formatWhen(m.at)}</time>
             {m.direction === 'out' && <span class="msg-status"> · {STATUS_TEXT[m.status]}</span>}
-            {m.direction === 'in' && (m.verified
-              ? <span class="badge verified"> · ✓ Verified</span>
-              : <span class="badge unverified"> · ⚠ Not verified</span>)}
+            {m.direction === 'in' && <> · <TrustBadge view={messageTrust(m)} aor={peer} class="compact" /></>}
           </p>
         </li>
       ))}

@@ -1,8 +1,9 @@
 /**
- * The ringing screen: who calls (address, name hint, verified badge), Answer
+ * The ringing screen: who calls (address, name hint, trust badge), Answer
  * and Decline, and the ring tone.
  */
 import { useEffect, useRef, useState } from 'preact/hooks'
+import type { TrustStore } from '../identity/index.ts'
 import type { Call } from '../sip/api.ts'
 import { useCall } from './hooks.tsx'
 import { RemotePartyCard } from './RemotePartyCard.tsx'
@@ -15,9 +16,11 @@ export interface IncomingCallProps {
   onDecline: (call: Call) => void
   /** false while the user is busy in another call: show the screen without ringing aloud */
   ring?: boolean
+  /** the user's trust store, so the badge follows it (see RemotePartyCard) */
+  trust?: TrustStore | undefined
 }
 
-export function IncomingCall ({ call, onAnswer, onDecline, ring = true }: IncomingCallProps) {
+export function IncomingCall ({ call, onAnswer, onDecline, ring = true, trust }: IncomingCallProps) {
   useCall(call)
   const [video, setVideo] = useState(false)
   const [busy, setBusy] = useState(false)
@@ -29,7 +32,7 @@ export function IncomingCall ({ call, onAnswer, onDecline, ring = true }: Incomi
     <section ref={dialog} class="incoming" role="dialog" aria-modal="true" aria-labelledby={headingId} tabIndex={-1}>
       <Ringtone kind="ring" playing={ring && call.state === 'incoming'} />
       <h2 class="incoming-title">Incoming call</h2>
-      <RemotePartyCard remote={call.remote} headingId={headingId} />
+      <RemotePartyCard remote={call.remote} headingId={headingId} trust={trust} />
       <label class="check">
         <input type="checkbox" checked={video} onChange={e => { setVideo(e.currentTarget.checked) }} />
         Send my video

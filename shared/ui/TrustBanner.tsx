@@ -1,11 +1,14 @@
 /**
  * A contact's key, as the user needs to see it: a loud warning with "Accept
- * new key" when it changed since it was pinned, a quiet "Verified contact"
- * mark when the safety number was confirmed, nothing otherwise.
+ * new key" when it changed since it was pinned, else the trust badge
+ * (TrustBadge.tsx: Verified by <CA> / Verified contact / Known key since … /
+ * Not verified) and a link to the safety number.
  *
  * @example <TrustBanner aor="bob@example.org" status="changed" safetyHref="#/safety/bob@example.org" onAccept={accept} />
  */
 import { useState } from 'preact/hooks'
+import { TrustBadge } from './TrustBadge.tsx'
+import type { TrustSnapshot } from './trust-text.ts'
 
 export interface TrustBannerProps {
   aor: string
@@ -15,11 +18,13 @@ export interface TrustBannerProps {
   /** accepts the new key; rejections are shown by the host */
   onAccept: () => Promise<void>
   onError?: (err: unknown) => void
-  /** false where the "Verified contact" badge is already shown (call screens: RemotePartyCard) */
+  /** the contact's level now (KeyWatch.level); shown unless `showMark` is false */
+  level?: TrustSnapshot
+  /** false where the trust badge is already shown (call screens: RemotePartyCard) */
   showMark?: boolean
 }
 
-export function TrustBanner ({ aor, status, safetyHref, onAccept, onError, showMark = true }: TrustBannerProps) {
+export function TrustBanner ({ aor, status, level, safetyHref, onAccept, onError, showMark = true }: TrustBannerProps) {
   const [busy, setBusy] = useState(false)
   if (status === 'changed') {
     const accept = (): void => {
@@ -41,18 +46,16 @@ export function TrustBanner ({ aor, status, safetyHref, onAccept, onError, showM
       </div>
     )
   }
-  return <TrustMark status={showMark ? status : 'unknown'} safetyHref={safetyHref} />
+  return <TrustMark aor={aor} level={showMark ? level : undefined} safetyHref={safetyHref} />
 }
 
-/** "Verified contact" (safety number confirmed), or a link to compare it. */
-export function TrustMark ({ status, safetyHref }: { status: TrustBannerProps['status'], safetyHref?: string | undefined }) {
-  if (status === 'verified') {
-    return (
-      <span class="trust-mark">
-        <span class="badge verified-contact" title="You compared the safety number with this contact">✓ Verified contact</span>
-        {safetyHref !== undefined && <a class="safety-link" href={safetyHref}>Safety number</a>}
-      </span>
-    )
-  }
-  return safetyHref !== undefined ? <span class="trust-mark"><a class="safety-link" href={safetyHref}>Safety number</a></span> : null
+/** The trust badge, and a link to compare the safety number. */
+export function TrustMark ({ aor, level, safetyHref }: { aor: string, level?: TrustSnapshot | undefined, safetyHref?: string | undefined }) {
+  if (level === undefined && safetyHref === undefined) return null
+  return (
+    <span class="trust-mark">
+      {level !== undefined && <TrustBadge view={level} aor={aor} />}
+      {safetyHref !== undefined && <a class="safety-link" href={safetyHref}>Safety number</a>}
+    </span>
+  )
 }

@@ -34,6 +34,7 @@ export const ERROR_SENTENCES: Readonly<Record<string, Sentence>> = {
   MessageRejectedError: ctx => `${who(ctx)} did not accept the message.`,
   PhoneNotStartedError: 'Peerline is still starting. Try again in a moment.',
   DeviceUnavailableError: 'Peerline\'s background phone did not start: reload the extension from the browser\'s add-on page.',
+  ConflictingClaimsError: ctx => `Several keys claim ${ctx.address ?? 'that address'} and none is verified: choose one before calling or sending.`,
   RecordExpiredError: ctx => `${who(ctx)} was online earlier but is not reachable now.`,
   StaleRecordError: rejected('is older than one already seen (possibly replayed)'),
   BadSignatureError: rejected('has a bad signature'),

@@ -6,6 +6,8 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { inflateRawSync } from 'node:zlib'
 import { mergeManifest, targetManifest } from '../../build/extension.ts'
 import { ROOT } from '../../build/build.ts'
@@ -14,6 +16,7 @@ import { sipTarget } from '../../extension/content/sip-target.ts'
 import { parseCallRoute } from '../../extension/pages/route.ts'
 import { callWindowPath, senderAllowed } from '../../extension/core/messages.ts'
 import type { ExtensionMessage } from '../../extension/core/messages.ts'
+import { withReleaseBuild } from '../helpers/extension-build.ts'
 
 describe('sip: link detection', () => {
   it('takes sip: and sips: links in any case, percent-decoded', () => {
@@ -108,6 +111,17 @@ describe('per-target manifests', () => {
   })
   it('mergeManifest: objects merge, arrays concatenate, scalars replace', () => {
     assert.deepEqual(mergeManifest({ a: { b: 1, c: [1] }, d: 'x' }, { a: { c: [1, 2], e: true }, d: 'y' }), { a: { b: 1, c: [1, 2], e: true }, d: 'y' })
+  })
+})
+
+describe('chromium bundles', () => {
+  it('carry webextension-polyfill (Chromium has no browser.*)', async () => {
+    await withReleaseBuild('chromium', async dir => {
+      for (const f of ['background.js', 'offscreen.js', 'sip-links.js', 'popup.js', 'call.js', 'options.js']) {
+        // the polyfill's own guard, kept by minification
+        assert.match(await readFile(join(dir, f), 'utf8'), /only be loaded in a browser extension/, f)
+      }
+    })
   })
 })
 

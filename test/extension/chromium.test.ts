@@ -22,7 +22,8 @@ import type { WebServer } from '../../supernode/web.ts'
 import { CHROMIUM, CHROMIUM_ARGS, launchProfile } from '../helpers/browser.ts'
 import { parseCallRoute } from '../../extension/pages/route.ts'
 import { audioRtp as rtp, expectAudioBothWays, onboard, submitIdentityForm } from '../helpers/pwa.ts'
-import { eventually, spawnSupernode } from '../helpers/supernode-process.ts'
+import { spawnSupernode } from '../helpers/supernode-process.ts'
+import { eventually } from '../helpers/eventually.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
 
 /** Joining the overlay and publishing a record takes a few seconds on loopback; generous for a loaded 2-core machine. */
@@ -181,7 +182,7 @@ describe('Chromium extension: a sip: link on a web page becomes a call to a PWA 
 
     const ringing = bobPage.getByRole('dialog', { name: 'alice@example.org' })
     await ringing.waitFor({ timeout: CALL_TIMEOUT })
-    assert.match(await ringing.innerText(), /✓ Verified/)
+    assert.match(await ringing.innerText(), /Not verified — anyone can claim this address/) // self-issued: the same words as the PWA (shared/ui/trust-text.ts)
     await bobPage.getByRole('button', { name: 'Answer' }).click()
 
     await callWindow.locator('.duration[data-state="active"]').waitFor({ timeout: CALL_TIMEOUT })
@@ -206,7 +207,9 @@ describe('Chromium extension: a sip: link on a web page becomes a call to a PWA 
     const incoming = await opened
     const ringing = incoming.getByRole('dialog', { name: 'bob@example.org' })
     await ringing.waitFor({ timeout: CALL_TIMEOUT })
-    assert.match(await ringing.innerText(), /✓ Verified/)
+    // bob is self-issued: the call window says exactly what the PWA says (one TrustBadge, shared/ui/trust-text.ts)
+    assert.equal((await ringing.locator('.badge.trust').innerText()).trim(), '⚠ Not verified — anyone can claim this address')
+    assert.equal(await ringing.locator('.badge.trust-success').count(), 0)
     const callId = decodeURIComponent(new URL(incoming.url()).hash.slice('#/incoming/'.length))
     assert.deepEqual(await notifications(), [`peerline-call:${callId}`], 'a notification rings too')
     // clicking the notification brings this window back instead of opening a second one on the same call

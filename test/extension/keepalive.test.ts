@@ -19,7 +19,7 @@ import * as esbuild from 'esbuild'
 import { ROOT } from '../../build/build.ts'
 import { zip } from '../../build/zip.ts'
 import { KEEPALIVE_INTERVAL_MS } from '../../extension/core/messages.ts'
-import { eventually } from '../helpers/supernode-process.ts'
+import { eventually } from '../helpers/eventually.ts'
 import { ADDON_ID, startThunderbird, THUNDERBIRD } from './thunderbird-harness.ts'
 import type { ThunderbirdProcess } from './thunderbird-harness.ts'
 

@@ -5,10 +5,8 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { buildExtensions } from '../../build/extension.ts'
 import { MalformedVCardError, parseContactVCard } from '../../extension/thunderbird/vcard.ts'
 import { checkedAgo, PRESENCE_STALE_MS, PresenceScheduler, shownPresence } from '../../extension/thunderbird/presence.ts'
 import type { PresenceState } from '../../extension/thunderbird/presence.ts'
@@ -26,6 +24,7 @@ import { act, authorAddress } from '../../extension/thunderbird/pages/msg-action
 import { parseDeepLink } from '../../shared/ui/app/deeplink.ts'
 import { parsePairingOffer } from '../../shared/overlay/pairing.ts'
 import type { HistoryStore, MessageRecord } from '../../shared/store/history-api.ts'
+import { withReleaseBuild } from '../helpers/extension-build.ts'
 
 const card = (...lines: string[]): string => ['BEGIN:VCARD', 'VERSION:4.0', ...lines, 'END:VCARD', ''].join('\r\n')
 
@@ -377,23 +376,18 @@ describe('hand-off links', () => {
 
 describe('release build', () => {
   it('carries no test driver, the Thunderbird pages and the manifest part', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'peerline-tb-release-'))
-    try {
-      const [r] = await buildExtensions({ targets: ['thunderbird'], outDir: dir, packageDir: null })
-      assert.ok(r !== undefined)
-      const files = await readdir(r.dir)
+    await withReleaseBuild('thunderbird', async dir => {
+      const files = await readdir(dir)
       for (const f of ['buddies.html', 'buddies.js', 'chat.html', 'chat.js', 'msg-actions.html', 'msg-actions.js', 'sip-mail.js']) assert.ok(files.includes(f), f)
       assert.ok(!files.includes('test-driver.js'))
-      assert.ok(!(await readFile(join(r.dir, 'background.js'), 'utf8')).includes('test-driver'))
-      const manifest = JSON.parse(await readFile(join(r.dir, 'manifest.json'), 'utf8')) as Record<string, any>
+      assert.ok(!(await readFile(join(dir, 'background.js'), 'utf8')).includes('test-driver'))
+      const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Record<string, any>
       assert.equal(manifest.action.default_popup, 'buddies.html')
       assert.deepEqual(manifest.action.allowed_spaces, ['addressbook'])
       assert.equal(manifest.message_display_action.default_popup, 'msg-actions.html')
       for (const p of ['addressBooks', 'messagesImport', 'accountsFolders', 'messagesRead', 'scripting']) assert.ok(manifest.permissions.includes(p), p)
       assert.ok(!String(manifest.content_security_policy.extension_pages).includes('upgrade-insecure-requests'), 'ws:// supernodes stay reachable')
-    } finally {
-      await rm(dir, { recursive: true, force: true })
-    }
+    })
   })
 })
 

@@ -10,15 +10,16 @@ import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { eventually, spawnSupernode } from '../helpers/supernode-process.ts'
+import { spawnSupernode } from '../helpers/supernode-process.ts'
+import { eventually } from '../helpers/eventually.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
 import { startSmtpServer } from '../helpers/smtp.ts'
 import type { TestSmtpServer } from '../helpers/smtp.ts'
 import { startDevice } from '../helpers/overlay.ts'
 import { fromBase64Url } from '../../shared/identity/index.ts'
-import { nextEvent, startPhoneDevice, stopDevice } from '../sip/helpers.ts'
-import { fakeMedia, installFakeWebRtc } from '../sip/fake-webrtc.ts'
-import type { Device } from '../sip/helpers.ts'
+import { nextEvent, startPhoneDevice, stopDevice } from '../helpers/sip.ts'
+import { fakeMedia, installFakeWebRtc } from '../helpers/fake-webrtc.ts'
+import type { Device } from '../helpers/sip.ts'
 import type { IncomingMessage } from '../../shared/sip/index.ts'
 import { parseDeepLink } from '../../shared/ui/app/deeplink.ts'
 import { parsePairingOffer } from '../../shared/overlay/pairing.ts'
@@ -186,11 +187,16 @@ describe('Thunderbird add-on (real Thunderbird, headless)', { skip: SKIP }, () =
       return r?.find(x => x.data.aor === BOB && x.data.presence === 'online') !== undefined ? r : undefined
     }, { timeoutMs: 20_000, what: 'Bob online on the buddy page' }) as Array<{ text: string }>
     assert.ok(rows.some(x => x.text.includes('Bob Example')))
+    // bob's certificate is self-issued: the same words as the PWA and the browser extension (shared/ui/trust-text.ts)
+    const NOT_VERIFIED = 'Not verified — anyone can claim this address'
+    assert.ok(rows.some(x => x.text.includes('Bob Example') && x.text.includes(NOT_VERIFIED)), JSON.stringify(rows))
     await harness.cmd('open-page', { path: `chat.html#${encodeURIComponent(BOB)}` })
     await eventually(async () => {
       const r = await harness.cmd<Array<{ text: string }> | null>('page-query', { path: 'chat.html', selector: '.transcript .msg-body' })
       return r?.some(x => x.text === 'Hello Thunderbird, from Bob') === true
     }, { timeoutMs: 20_000, what: 'the conversation on the chat page' })
+    const header = await harness.cmd<Array<{ text: string }> | null>('page-query', { path: 'chat.html', selector: 'main.chat > .badge.trust' })
+    assert.equal(header?.[0]?.text.trim(), `⚠ ${NOT_VERIFIED}`)
   })
 
   it('Call hands the browser a URL the PWA accepts', async t => {

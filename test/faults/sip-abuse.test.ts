@@ -4,7 +4,7 @@
  * its location record, like any caller), each answered or dropped as RFC 3261
  * says, and the device keeps serving chat and calls afterwards. Real
  * supernode process, real libp2p devices, real JsSIP; the peer connection is
- * the fake of test/sip/fake-webrtc.ts (Node has no WebRTC). Prints one line.
+ * the fake of test/helpers/fake-webrtc.ts (Node has no WebRTC). Prints one line.
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -14,11 +14,12 @@ import type { Overlay } from '../../shared/overlay/index.ts'
 import { encodeHello, MAX_SIP_HEADERS, MAX_SIP_MESSAGE_BYTES } from '../../shared/sip/index.ts'
 import type { CallState, IncomingMessage, PeerlineCall } from '../../shared/sip/index.ts'
 import { newIdentity, startDevice } from '../helpers/overlay.ts'
-import { eventually, spawnSupernode } from '../helpers/supernode-process.ts'
+import { spawnSupernode } from '../helpers/supernode-process.ts'
+import { eventually } from '../helpers/eventually.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
-import { fakeMedia, installFakeWebRtc } from '../sip/fake-webrtc.ts'
-import { nextEvent, openRawSipStream, rawRequest, startPhoneDevice, stopDevice } from '../sip/helpers.ts'
-import type { Device, RawSipStream } from '../sip/helpers.ts'
+import { fakeMedia, installFakeWebRtc } from '../helpers/fake-webrtc.ts'
+import { nextEvent, openRawSipStream, rawRequest, startPhoneDevice, stopDevice } from '../helpers/sip.ts'
+import type { Device, RawSipStream } from '../helpers/sip.ts'
 
 installFakeWebRtc()
 
@@ -221,7 +222,7 @@ describe('SIP abuse drill', { timeout: 120_000 }, () => {
     const got = nextEvent<IncomingMessage>(bob.phone, 'message:incoming', { match: m => m.body === 'after the storm', timeoutMs: 15_000 })
     const sentMsg = await alice.phone.sendMessage(BOB, 'after the storm', { signal: AbortSignal.timeout(15_000) })
     assert.equal(sentMsg.deliveredTo, 1)
-    assert.equal((await got).from.verified, true)
+    assert.equal((await got).from.authenticated, true)
     const incoming = nextEvent<PeerlineCall>(bob.phone, 'call:incoming', { timeoutMs: 15_000 })
     const t1 = performance.now()
     const call = await alice.phone.call(BOB, { signal: AbortSignal.timeout(15_000) })

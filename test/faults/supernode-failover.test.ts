@@ -2,12 +2,12 @@
  * Fault drills: a supernode SIGKILLed during a lookup, and the callee's relay
  * supernode SIGKILLed during call setup. Real supernode processes, real
  * libp2p devices attached to two supernodes each, real JsSIP; the peer
- * connection is the fake of test/sip/fake-webrtc.ts (Node has no WebRTC).
+ * connection is the fake of test/helpers/fake-webrtc.ts (Node has no WebRTC).
  * Each drill prints one line with its time against the stated bound.
  *
  * The second drill kills the relay a ringing call goes through. The caller's
  * forking proxy keeps the ringing branch for a grace period
- * (shared/sip/transport.ts Fork.keepBranch) while it looks the callee up again
+ * (shared/sip/fork.ts Fork.keepBranch) while it looks the callee up again
  * and re-dials, then sends the INVITE again over the new stream (the callee's
  * server transaction takes it as a retransmission). Bob answers only after
  * that grace has passed, so the answer can only arrive through the resumed
@@ -17,11 +17,12 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { CallState, PeerlineCall } from '../../shared/sip/index.ts'
-import { eventually, spawnSupernode } from '../helpers/supernode-process.ts'
+import { spawnSupernode } from '../helpers/supernode-process.ts'
+import { eventually } from '../helpers/eventually.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
-import { fakeMedia, installFakeWebRtc } from '../sip/fake-webrtc.ts'
-import { nextEvent, startPhoneDevice, stopDevice } from '../sip/helpers.ts'
-import type { Device } from '../sip/helpers.ts'
+import { fakeMedia, installFakeWebRtc } from '../helpers/fake-webrtc.ts'
+import { nextEvent, startPhoneDevice, stopDevice } from '../helpers/sip.ts'
+import type { Device } from '../helpers/sip.ts'
 
 installFakeWebRtc()
 

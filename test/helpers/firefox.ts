@@ -11,7 +11,7 @@ import type { ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { eventually } from './supernode-process.ts'
+import { eventually } from './eventually.ts'
 
 export const FIREFOX = process.env.PEERLINE_FIREFOX ?? '/usr/bin/firefox-esr'
 export const FIREFOX_ADDON_ID = 'peerline@peerline.invalid'

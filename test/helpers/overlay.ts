@@ -17,6 +17,7 @@ import type { StoredIdentity } from '../../shared/identity/index.ts'
 import { DHT_PROTOCOL, overlay } from '../../shared/overlay/index.ts'
 import type { Overlay, OverlayInit } from '../../shared/overlay/index.ts'
 import { memoryStorage } from '../../shared/store/kv.ts'
+import { eventually } from './eventually.ts'
 
 export async function newIdentity (email: string, displayName = email.split('@')[0] as string): Promise<StoredIdentity> {
   return identityStore(memoryStorage()).create({ email, displayName })
@@ -28,6 +29,23 @@ export async function startDevice (email: string, bootstrap: string[], init: Par
   const o = overlay({ bootstrap, identity, webrtc: false, reconnect: { initialDelayMs: 200, maxDelayMs: 2_000 }, ...init })
   await o.start()
   await o.waitOnline({ signal: AbortSignal.timeout(15_000) })
+  return o
+}
+
+/**
+ * Waits until the device holds a circuit relay reservation (a /p2p-circuit
+ * address): before that a publish would list no address others can dial.
+ */
+export async function relayReserved (o: Overlay, { what = 'relay reservation', timeoutMs = 20_000 } = {}): Promise<void> {
+  await eventually(() => o.node.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit')), { timeoutMs, what })
+}
+
+/** A started device without identity yet (a browser before onboarding or pairing), reachable through a relay. */
+export async function startBlankDevice (bootstrap: string[], init: Partial<OverlayInit> = {}, what = 'relay reservation'): Promise<Overlay> {
+  const o = overlay({ bootstrap, webrtc: false, reconnect: { initialDelayMs: 200, maxDelayMs: 2_000 }, ...init })
+  await o.start()
+  await o.waitOnline({ signal: AbortSignal.timeout(15_000) })
+  await relayReserved(o, { what })
   return o
 }
 

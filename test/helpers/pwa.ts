@@ -3,6 +3,7 @@
  * takes in it (open it in a Chromium profile of their own, create an
  * identity): shared by the browser tests and the call-setup benchmark.
  */
+import { appendFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,7 +14,7 @@ import type { Supernode } from '../../supernode/supernode.ts'
 import { serveApp } from '../../supernode/web.ts'
 import type { WebServer } from '../../supernode/web.ts'
 import { launchProfile } from './browser.ts'
-import { eventually } from './supernode-process.ts'
+import { eventually } from './eventually.ts'
 
 /** One simulated person: their Chromium profile (and its directory), its page, and the page's uncaught errors. */
 export interface Person { context: BrowserContext, page: Page, errors: string[], dir: string }
@@ -64,6 +65,13 @@ export async function openPerson (url: string, options: { prefix: string, dirs: 
   const page = context.pages()[0] ?? await context.newPage()
   const errors: string[] = []
   page.on('pageerror', err => errors.push(err.message))
+  const log = process.env.PEERLINE_TEST_BROWSER_LOG
+  if (log != null && log !== '') {
+    // every page's console (with the peerline:debug scopes of PEERLINE_DEBUG, default sip and overlay) appended to one file, tagged by profile
+    const tag = dir.slice(-6)
+    page.on('console', m => { appendFileSync(log, `${new Date().toISOString()} ${tag} ${m.text()}\n`) })
+    await context.addInitScript(scopes => { localStorage.setItem('peerline:debug', scopes) }, process.env.PEERLINE_DEBUG ?? 'sip:*,overlay:*')
+  }
   await page.goto(url)
   const person = { context, page, errors, dir }
   options.people?.push(person)

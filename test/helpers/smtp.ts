@@ -4,7 +4,7 @@
  */
 import { createServer } from 'node:net'
 import { SMTPServer } from 'smtp-server'
-import { eventually } from './supernode-process.ts'
+import { eventually } from './eventually.ts'
 
 export interface ReceivedMail {
   /** envelope recipients */

@@ -6,6 +6,10 @@ import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
+import { eventually } from './eventually.ts'
+
+/** Moved to ./eventually.ts; re-exported for branches that still import it from here. */
+export { eventually }
 
 const CLI = fileURLToPath(new URL('../../supernode/cli.ts', import.meta.url))
 
@@ -89,22 +93,6 @@ export async function runCli (args: string[], timeoutMs = 20_000): Promise<{ cod
   const [code] = await once(proc, 'exit')
   clearTimeout(timer)
   return { code: code as number | null, stdout, stderr }
-}
-
-/** Polls `check` until it returns a truthy value or the time is up. */
-export async function eventually<T> (check: () => Promise<T> | T, { timeoutMs = 15_000, intervalMs = 200, what = 'condition' } = {}): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let lastError: unknown
-  while (Date.now() < deadline) {
-    try {
-      const v = await check()
-      if (v) return v
-    } catch (err) {
-      lastError = err
-    }
-    await new Promise(resolve => setTimeout(resolve, intervalMs))
-  }
-  throw new Error(`timed out waiting for ${what}${lastError != null ? `: ${(lastError as Error).message}` : ''}`)
 }
 
 /**

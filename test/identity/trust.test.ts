@@ -6,7 +6,7 @@ import {
 } from '../../shared/identity/index.ts'
 import type { TrustChange, TrustStorage } from '../../shared/identity/index.ts'
 import { expectRejects } from '../helpers/assert.ts'
-import { eventually } from '../helpers/supernode-process.ts'
+import { eventually } from '../helpers/eventually.ts'
 
 /** A TrustStorage in memory that counts writes. */
 function memory (initial?: string): TrustStorage & { value: string | undefined, writes: number } {

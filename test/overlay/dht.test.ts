@@ -21,8 +21,9 @@ import {
   createLocationRecord, encodeLocationRecord, locationKey, MAX_RECORD_BYTES
 } from '../../shared/overlay/index.ts'
 import type { LocationRecord, Overlay } from '../../shared/overlay/index.ts'
-import { dialAll, startDevice, startHostilePeer } from '../helpers/overlay.ts'
-import { eventually, spawnSupernode } from '../helpers/supernode-process.ts'
+import { dialAll, relayReserved, startDevice, startHostilePeer } from '../helpers/overlay.ts'
+import { spawnSupernode } from '../helpers/supernode-process.ts'
+import { eventually } from '../helpers/eventually.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
 import { expectRejects } from '../helpers/assert.ts'
 
@@ -83,7 +84,7 @@ describe('DHT location service across three supernodes', { timeout: 180_000 }, (
   })
 
   it('Alice publishes; Bob finds her by email and reaches her device', async () => {
-    await eventually(() => alice.node.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit')), { what: 'relay reservation' })
+    await relayReserved(alice, { timeoutMs: 15_000 })
     aliceFirst = await alice.publish()
     aliceLatest = await alice.publish()
     assert.ok(aliceLatest.seq > aliceFirst.seq)

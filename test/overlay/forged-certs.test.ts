@@ -20,11 +20,12 @@ import type { LocationRecord, Overlay } from '../../shared/overlay/index.ts'
 import { encodeHello, phone } from '../../shared/sip/index.ts'
 import type { Call, IncomingMessage, PeerlinePhone } from '../../shared/sip/index.ts'
 import { startDevice, startHostilePeer } from '../helpers/overlay.ts'
-import { eventually, spawnSupernode } from '../helpers/supernode-process.ts'
+import { spawnSupernode } from '../helpers/supernode-process.ts'
+import { eventually } from '../helpers/eventually.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
-import { fakeMedia, installFakeWebRtc } from '../sip/fake-webrtc.ts'
-import { nextEvent, openRawSipStream, rawRequest, startPhoneDevice, stopDevice } from '../sip/helpers.ts'
-import type { Device } from '../sip/helpers.ts'
+import { fakeMedia, installFakeWebRtc } from '../helpers/fake-webrtc.ts'
+import { nextEvent, openRawSipStream, rawRequest, startPhoneDevice, stopDevice } from '../helpers/sip.ts'
+import type { Device } from '../helpers/sip.ts'
 
 installFakeWebRtc()
 
@@ -163,7 +164,7 @@ describe('forged CA-issued certificates', { timeout: 240_000 }, () => {
       const incoming = nextEvent<Call>(bob.phone, 'call:incoming', { timeoutMs: 20_000, match: call => call.remote.aor === c.identity.email })
       const outgoing = await p.call('bob@example.org', { signal: AbortSignal.timeout(20_000) })
       const ringing = await incoming
-      assert.equal(ringing.remote.verified, c.reason === undefined, c.identity.email)
+      assert.equal(ringing.remote.authenticated, c.reason === undefined, c.identity.email)
       assert.equal(ringing.remote.unverifiedReason, c.reason)
       ringing.decline()
       await eventually(() => outgoing.state === 'ended', { what: 'the declined call to end' })
@@ -182,7 +183,7 @@ describe('forged CA-issued certificates', { timeout: 240_000 }, () => {
     const got = nextEvent<IncomingMessage>(bob.phone, 'message:incoming', { match: m => m.body === 'forged from victim' })
     raw.sendFrame(rawRequest({ method: 'MESSAGE', uri: 'sip:bob@example.org', from: 'victim@example.org', to: 'bob@example.org', body: 'forged from victim', headers: ['Content-Type: text/plain'] }))
     const m = await got
-    assert.equal(m.from.verified, false)
+    assert.equal(m.from.authenticated, false)
     assert.equal(m.from.unverifiedReason, 'WrongEmailError')
     await raw.stream.close().catch(() => {})
   })

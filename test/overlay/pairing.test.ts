@@ -11,27 +11,30 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import assert from 'node:assert/strict'
 import { createLocationRecord, encodeLocationRecord, locationKey, overlay, parsePairingOffer, pairingLink, MAX_DEVICES } from '../../shared/overlay/index.ts'
-import type { DeviceRevokedDetail, Overlay, OverlayInit } from '../../shared/overlay/index.ts'
+import type { DeviceRevokedDetail, Overlay } from '../../shared/overlay/index.ts'
+import type { PairingHostInit } from '../../shared/overlay/pairing.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createDeviceRoster, identityKeyPair, identityStore, issueDeviceCertificate } from '../../shared/identity/index.ts'
+import type { DeviceCertificate, IdentityStore, StoredIdentity } from '../../shared/identity/index.ts'
 import { memoryStorage } from '../../shared/store/kv.ts'
 import { Libp2pRecord } from '@libp2p/record'
 import { MemoryDatastore } from 'datastore-core'
 import { Key } from 'interface-datastore'
 import { toString as u8ToString } from 'uint8arrays/to-string'
-import { startDevice, startHostilePeer } from '../helpers/overlay.ts'
-import { eventually, spawnJoinedPair, spawnSupernode } from '../helpers/supernode-process.ts'
+import { relayReserved, startBlankDevice, startDevice, startHostilePeer } from '../helpers/overlay.ts'
+import { spawnJoinedPair, spawnSupernode } from '../helpers/supernode-process.ts'
+import { eventually } from '../helpers/eventually.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
 import { expectRejects } from '../helpers/assert.ts'
 
-/** A started device without identity yet (a browser before onboarding). */
-async function blankDevice (bootstrap: string[], init: Partial<OverlayInit> = {}): Promise<Overlay> {
-  const o = overlay({ bootstrap, webrtc: false, reconnect: { initialDelayMs: 200, maxDelayMs: 2_000 }, ...init })
-  await o.start()
-  await o.waitOnline({ signal: AbortSignal.timeout(15_000) })
-  await eventually(() => o.node.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit')), { timeoutMs: 20_000, what: 'relay reservation' })
-  return o
+/** A new identity in `store` whose roster (at `seq`) lists one other device, a tablet; returned as saved. */
+async function identityWithTablet (store: IdentityStore, email: string, displayName: string, seq: number, tabletValidForMs?: number): Promise<{ identity: StoredIdentity, keys: ReturnType<typeof identityKeyPair>, tabletPeer: string, tablet: DeviceCertificate }> {
+  const keys = identityKeyPair(await store.create({ email, displayName }))
+  const tabletPeer = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+  const tablet = issueDeviceCertificate({ identity: keys, peerId: tabletPeer, name: 'tablet', ...(tabletValidForMs !== undefined ? { validForMs: tabletValidForMs } : {}) })
+  const identity = await store.updateDevices({ roster: createDeviceRoster({ identity: keys, seq, devices: [tablet] }) })
+  return { identity, keys, tabletPeer, tablet }
 }
 
 function otherCode (code: string): string {
@@ -44,15 +47,20 @@ describe('linked devices: pairing and revocation', { timeout: 240_000 }, () => {
   let primary: Overlay
   let alice: Overlay
   const primaryStorage = memoryStorage()
+  // the primary's pairing clock: a test moves it forward instead of sleeping until an offer expires
+  let skewMs = 0
+  const clock = (): number => Date.now() + skewMs
+  // typed as the pairing component's init, which overlay() passes its `pairing` settings through to
+  const pairing: Partial<PairingHostInit> = { ttlMs: 4_000, now: clock }
 
   before(async () => {
     const [sn1, sn2] = await spawnJoinedPair(supernodes)
     const store = identityStore(primaryStorage)
     const identity = await store.create({ email: 'dave@example.org', displayName: 'Dave' })
-    primary = await startDevice('dave@example.org', [sn1.addr], { identity, identityStore: store, deviceName: 'desktop', pairing: { ttlMs: 4_000 } })
+    primary = await startDevice('dave@example.org', [sn1.addr], { identity, identityStore: store, deviceName: 'desktop', pairing })
     alice = await startDevice('alice@example.org', [sn2.addr])
     devices.push(primary, alice)
-    await eventually(() => primary.node.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit')), { timeoutMs: 20_000, what: 'relay reservation' })
+    await relayReserved(primary)
     await primary.publish({ signal: AbortSignal.timeout(10_000) })
   })
 
@@ -64,15 +72,11 @@ describe('linked devices: pairing and revocation', { timeout: 240_000 }, () => {
   it('the primary renews device certificates that expire soon, and keeps the roster in its identity storage', async () => {
     const storage = memoryStorage()
     const store = identityStore(storage)
-    const identity = await store.create({ email: 'erin@example.org', displayName: 'Erin' })
-    const keys = identityKeyPair(identity)
-    const tabletPeer = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
-    const expiring = issueDeviceCertificate({ identity: keys, peerId: tabletPeer, name: 'tablet', validForMs: 2 * 24 * 3600_000 })
-    const roster = createDeviceRoster({ identity: keys, seq: 5, devices: [expiring] })
-    const withRoster = await store.updateDevices({ roster })
+    // the tablet's certificate expires soon
+    const { identity: withRoster, tabletPeer } = await identityWithTablet(store, 'erin@example.org', 'Erin', 5, 2 * 24 * 3600_000)
     const erin = await startDevice('erin@example.org', [supernodes[0]?.addr as string], { identity: withRoster, identityStore: store })
     devices.push(erin)
-    await eventually(() => erin.node.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit')), { timeoutMs: 20_000, what: 'relay reservation' })
+    await relayReserved(erin)
     const record = await erin.publish({ signal: AbortSignal.timeout(10_000) })
     assert.equal(record.roster.seq, 6)
     const renewed = record.roster.devices.find(d => d.peerId === tabletPeer)
@@ -84,7 +88,7 @@ describe('linked devices: pairing and revocation', { timeout: 240_000 }, () => {
   })
 
   it('three wrong codes cancel an offer; then even the right code is refused', async () => {
-    const guesser = await blankDevice([supernodes[1]?.addr as string])
+    const guesser = await startBlankDevice([supernodes[1]?.addr as string])
     devices.push(guesser)
     const offer = await primary.createPairingOffer()
     const wrong = { ...offer, code: otherCode(offer.code) }
@@ -99,20 +103,24 @@ describe('linked devices: pairing and revocation', { timeout: 240_000 }, () => {
   })
 
   it('an expired offer is refused by both sides', async () => {
-    const late = await blankDevice([supernodes[0]?.addr as string])
+    const late = await startBlankDevice([supernodes[0]?.addr as string])
     devices.push(late)
     const offer = await primary.createPairingOffer()
     const link = pairingLink(offer, 'http://127.0.0.1/')
-    await new Promise(resolve => setTimeout(resolve, 4_300))
-    assert.throws(() => parsePairingOffer(link), { name: 'PairingExpiredError' })
-    // a device whose clock is behind still sends it: the primary refuses
-    await expectRejects(late.acceptPairing({ ...offer, expiresAt: Date.now() + 60_000 }, { name: 'late' }), 'PairingExpiredError')
+    skewMs = 4_300
+    try {
+      assert.throws(() => parsePairingOffer(link, { now: clock() }), { name: 'PairingExpiredError' })
+      // a device whose clock is behind still sends it: the primary refuses
+      await expectRejects(late.acceptPairing({ ...offer, expiresAt: Date.now() + 60_000 }, { name: 'late' }), 'PairingExpiredError')
+    } finally {
+      skewMs = 0
+    }
   })
 
   let phone: Overlay
   it('the right code links the device: certificate and roster, never the identity key', async () => {
     const phoneStore = identityStore(memoryStorage())
-    phone = await blankDevice([supernodes[1]?.addr as string], { identityStore: phoneStore })
+    phone = await startBlankDevice([supernodes[1]?.addr as string], { identityStore: phoneStore })
     devices.push(phone)
     const offer = await primary.createPairingOffer()
     const parsed = parsePairingOffer(pairingLink(offer, 'http://127.0.0.1:8080/#/settings'))
@@ -128,7 +136,7 @@ describe('linked devices: pairing and revocation', { timeout: 240_000 }, () => {
     assert.equal(stored?.roster?.seq, linked.roster?.seq)
     assert.deepEqual(stored?.roster?.devices.map(d => d.name).sort(), ['desktop', 'phone'])
     // the same offer cannot be used twice
-    const again = await blankDevice([supernodes[0]?.addr as string])
+    const again = await startBlankDevice([supernodes[0]?.addr as string])
     devices.push(again)
     await expectRejects(again.acceptPairing(offer, { name: 'copy' }), 'PairingCancelledError')
     await expectRejects(phone.revokeDevice(primary.peerId), 'NotPrimaryDeviceError')
@@ -220,21 +228,17 @@ describe('linked devices: pairing and revocation', { timeout: 240_000 }, () => {
   it('a second holder of the identity key (a backup restored twice) cannot bring a revoked device back', async () => {
     const storage = memoryStorage()
     const store = identityStore(storage)
-    const identity = await store.create({ email: 'hank@example.org', displayName: 'Hank' })
-    const keys = identityKeyPair(identity)
-    const tabletPeer = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
-    const tablet = issueDeviceCertificate({ identity: keys, peerId: tabletPeer, name: 'tablet' })
-    const withTablet = await store.updateDevices({ roster: createDeviceRoster({ identity: keys, seq: 3, devices: [tablet] }) })
+    const { identity: withTablet, keys, tabletPeer, tablet } = await identityWithTablet(store, 'hank@example.org', 'Hank', 3)
     const hank = await startDevice('hank@example.org', [supernodes[0]?.addr as string], { identity: withTablet, identityStore: store })
     devices.push(hank)
-    await eventually(() => hank.node.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit')), { timeoutMs: 20_000, what: 'relay reservation' })
+    await relayReserved(hank)
     await hank.publish({ signal: AbortSignal.timeout(10_000) })
     const revoking = await hank.revokeDevice(tabletPeer)
     // the other key holder never saw the revocation: it issues a newer roster that still lists the tablet
     const hankCert = revoking.devices.find(d => d.peerId === hank.peerId)
     assert.ok(hankCert != null)
     const other = createDeviceRoster({ identity: keys, seq: revoking.seq + 3, devices: [hankCert, tablet] })
-    const otherRecord = createLocationRecord({ identity: keys, certificate: identity.certificate, roster: other, devices: [], seq: Date.now() + 1 })
+    const otherRecord = createLocationRecord({ identity: keys, certificate: withTablet.certificate, roster: other, devices: [], seq: Date.now() + 1 })
     for await (const _ of alice.node.services.dht.put(locationKey('hank@example.org'), encodeLocationRecord(otherRecord), { signal: AbortSignal.timeout(10_000) })) { /* drain */ }
     // hank learns it on its next publish and re-applies its revocation on top
     const record = await hank.publish({ signal: AbortSignal.timeout(10_000) })
@@ -253,10 +257,10 @@ describe('linked devices: pairing and revocation', { timeout: 240_000 }, () => {
     const full = await store.updateDevices({ roster: createDeviceRoster({ identity: keys, seq: 2, devices: others }) })
     const jill = await startDevice('jill@example.org', [supernodes[0]?.addr as string], { identity: full, identityStore: store })
     devices.push(jill)
-    await eventually(() => jill.node.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit')), { timeoutMs: 20_000, what: 'relay reservation' })
+    await relayReserved(jill)
     assert.equal((await jill.publish({ signal: AbortSignal.timeout(10_000) })).roster.devices.length, MAX_DEVICES)
     const offer = await jill.createPairingOffer()
-    const newcomer = await blankDevice([supernodes[1]?.addr as string])
+    const newcomer = await startBlankDevice([supernodes[1]?.addr as string])
     devices.push(newcomer)
     const err = await expectRejects(newcomer.acceptPairing(offer, { name: 'ninth' }), 'PairingFailedError')
     assert.match(err.message, /revoke one first/)
@@ -269,14 +273,10 @@ describe('linked devices: pairing and revocation', { timeout: 240_000 }, () => {
     let failing = false
     const inner = memoryStorage()
     const store = identityStore({ read: async () => await inner.read(), write: async (data: string) => { if (failing) throw new Error('disk full'); await inner.write(data) } })
-    const identity = await store.create({ email: 'ida@example.org', displayName: 'Ida' })
-    const keys = identityKeyPair(identity)
-    const tabletPeer = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
-    const tablet = issueDeviceCertificate({ identity: keys, peerId: tabletPeer, name: 'tablet' })
-    const withTablet = await store.updateDevices({ roster: createDeviceRoster({ identity: keys, seq: 2, devices: [tablet] }) })
+    const { identity: withTablet, tabletPeer } = await identityWithTablet(store, 'ida@example.org', 'Ida', 2)
     const ida = await startDevice('ida@example.org', [supernodes[1]?.addr as string], { identity: withTablet, identityStore: store })
     devices.push(ida)
-    await eventually(() => ida.node.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit')), { timeoutMs: 20_000, what: 'relay reservation' })
+    await relayReserved(ida)
     const published = await ida.publish({ signal: AbortSignal.timeout(10_000) })
     const reported = new Promise<Error>(resolve => { ida.addEventListener('devices:error', e => { resolve(e.detail) }, { once: true }) })
     failing = true
@@ -299,13 +299,9 @@ describe('linked devices: a revocation made offline', { timeout: 120_000 }, () =
     try {
       const port = Number(/\/tcp\/(\d+)\//.exec(sn.addr)?.[1])
       const store = identityStore(memoryStorage())
-      const identity = await store.create({ email: 'lee@example.org', displayName: 'Lee' })
-      const keys = identityKeyPair(identity)
-      const tabletPeer = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
-      const tablet = issueDeviceCertificate({ identity: keys, peerId: tabletPeer, name: 'tablet' })
-      const withTablet = await store.updateDevices({ roster: createDeviceRoster({ identity: keys, seq: 2, devices: [tablet] }) })
+      const { identity: withTablet, tabletPeer } = await identityWithTablet(store, 'lee@example.org', 'Lee', 2)
       const device = lee = await startDevice('lee@example.org', [sn.addr], { identity: withTablet, identityStore: store })
-      await eventually(() => device.node.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit')), { timeoutMs: 20_000, what: 'relay reservation' })
+      await relayReserved(device)
       await device.publish({ signal: AbortSignal.timeout(10_000) })
       await sn.kill('SIGKILL')
       await eventually(() => !device.status.online, { what: 'lee offline' })

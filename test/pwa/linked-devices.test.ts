@@ -12,7 +12,7 @@ import type { Supernode } from '../../supernode/supernode.ts'
 import type { WebServer } from '../../supernode/web.ts'
 import { onboard as onboardPerson, openPerson, servePwa, stopPwa } from '../helpers/pwa.ts'
 import type { Person } from '../helpers/pwa.ts'
-import { eventually } from '../helpers/supernode-process.ts'
+import { eventually } from '../helpers/eventually.ts'
 
 const ONLINE_TIMEOUT = 30_000
 

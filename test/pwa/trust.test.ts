@@ -161,11 +161,11 @@ describe('PWA trust: safety numbers, verified contacts, key changes, trusted CAs
     await a.getByRole('button', { name: 'Clear verification' }).waitFor()
     await a.reload()
     await go(a, '#/chat/bob@example.org')
-    await a.locator('.chat .badge.verified-contact').filter({ hasText: 'Verified contact' }).waitFor({ timeout: 15_000 })
+    await a.locator('.chat .badge.trust-contact-verified').filter({ hasText: 'Verified contact' }).waitFor({ timeout: 15_000 })
     // bob did not mark alice
     await go(b, '#/chat/alice@example.org')
     await b.getByRole('heading', { name: 'alice@example.org' }).waitFor()
-    assert.equal(await b.locator('.chat .badge.verified-contact').count(), 0)
+    assert.equal(await b.locator('.chat .badge.trust-contact-verified').count(), 0)
   })
 
   it('bob appears with a new key: alice\'s message is held back with a warning until she accepts it', async () => {
@@ -182,7 +182,7 @@ describe('PWA trust: safety numbers, verified contacts, key changes, trusted CAs
     await banner.filter({ hasText: "bob@example.org's security key changed" }).waitFor({ timeout: 10_000 })
     await a.getByRole('alert').filter({ hasText: "bob@example.org's security key changed. Nothing was sent" }).first().waitFor()
     // the verified mark belonged to the old key
-    assert.equal(await a.locator('.chat .badge.verified-contact').count(), 0)
+    assert.equal(await a.locator('.chat .badge.trust-contact-verified').count(), 0)
     // a call is refused the same way, before anything rings
     await a.getByRole('button', { name: 'Call', exact: true }).click()
     await a.getByRole('alert').filter({ hasText: "bob@example.org's security key changed" }).first().waitFor({ timeout: 20_000 })
@@ -199,6 +199,7 @@ describe('PWA trust: safety numbers, verified contacts, key changes, trusted CAs
     const ringing = a.getByRole('dialog', { name: 'bob@example.org' })
     await ringing.waitFor({ timeout: 20_000 })
     assert.match(await ringing.innerText(), /Key changed/)
+    assert.equal(await ringing.locator('.badge.trust-success').count(), 0, 'a changed key never looks like success')
     await a.getByRole('button', { name: 'Decline' }).click()
     await ringing.waitFor({ state: 'detached', timeout: 10_000 })
 
@@ -217,7 +218,7 @@ describe('PWA trust: safety numbers, verified contacts, key changes, trusted CAs
     await send(a, 'bob@example.org', 'welcome back', 'sent')
     await go(bob2.page, '#/chat/alice@example.org')
     await bob2.page.locator('.msg.in').filter({ hasText: 'welcome back' }).waitFor({ timeout: 15_000 })
-    assert.equal(await a.locator('.chat .badge.verified-contact').count(), 0, 'accepting a key does not verify it')
+    assert.equal(await a.locator('.chat .badge.trust-contact-verified').count(), 0, 'accepting a key does not verify it')
 
     // verified again, for the new key: a call shows "Verified contact" and the safety number in place
     await go(a, '#/safety/bob@example.org')
@@ -228,7 +229,7 @@ describe('PWA trust: safety numbers, verified contacts, key changes, trusted CAs
     await bob2.page.getByRole('dialog', { name: 'alice@example.org' }).waitFor({ timeout: 20_000 })
     await bob2.page.getByRole('button', { name: 'Answer' }).click()
     await a.locator('.duration[data-state="active"]').waitFor({ timeout: 20_000 })
-    await a.locator('.in-call .badge.verified-contact').filter({ hasText: 'Verified contact' }).waitFor()
+    await a.locator('.in-call .badge.trust-contact-verified').filter({ hasText: 'Verified contact' }).waitFor()
     await a.locator('.call-safety summary').click()
     await a.locator('.call-safety .safety-digits').filter({ hasText: /^\d/ }).waitFor()
     assert.equal((await a.locator('.call-safety .safety-digits').innerText()).trim(), bDigits)

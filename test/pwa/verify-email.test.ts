@@ -25,7 +25,7 @@ import { startDevice } from '../helpers/overlay.ts'
 import { submitIdentityForm } from '../helpers/pwa.ts'
 import { startSmtpServer } from '../helpers/smtp.ts'
 import type { TestSmtpServer } from '../helpers/smtp.ts'
-import { eventually } from '../helpers/supernode-process.ts'
+import { eventually } from '../helpers/eventually.ts'
 
 const ONLINE_TIMEOUT = 30_000
 

@@ -134,8 +134,8 @@ describe('identity hello', () => {
   it('verifies a device certificate chained to the identity and issued for the Noise peer', () => {
     const hello = encodeHello({ identityCertificate: aliceCert, deviceCertificate: issueDeviceCertificate({ identity: alice, peerId: peer, name: 'laptop' }) })
     const v = verifyHello(hello, peer)
-    assert.equal(v.verified, true)
-    if (v.verified) {
+    assert.equal(v.authenticated, true)
+    if (v.authenticated) {
       assert.equal(v.aor, 'alice@example.org')
       assert.equal(v.identityKey, aliceCert.key)
       assert.equal(v.deviceName, 'laptop')
@@ -147,8 +147,8 @@ describe('identity hello', () => {
     const other = generateIdentityKey()
     const reason = (bytes: Uint8Array, remote = peer): string => {
       const v = verifyHello(bytes, remote)
-      assert.equal(v.verified, false)
-      return v.verified ? '' : v.reason
+      assert.equal(v.authenticated, false)
+      return v.authenticated ? '' : v.reason
     }
     const enc = (x: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(x))
     assert.equal(reason(encodeHello({ identityCertificate: aliceCert, deviceCertificate: issueDeviceCertificate({ identity: other, peerId: peer }) })), 'BadSignatureError')

@@ -11,12 +11,13 @@ import { identityKeyPair } from '../../shared/identity/index.ts'
 import { createLocationRecord, encodeLocationRecord, locationKey } from '../../shared/overlay/index.ts'
 import { ICE_GATHERING_TIMEOUT_MS } from '../../shared/sip/index.ts'
 import type { Call, CallEnd, CallState, PeerlineCall } from '../../shared/sip/index.ts'
-import { eventually, spawnJoinedPair } from '../helpers/supernode-process.ts'
+import { spawnJoinedPair } from '../helpers/supernode-process.ts'
+import { eventually } from '../helpers/eventually.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
-import { FAKE_GATHERING_COMPLETE_MS, fakeMedia, FakeRTCPeerConnection, installFakeWebRtc } from './fake-webrtc.ts'
-import type { FakeMediaStream } from './fake-webrtc.ts'
-import { nextEvent, startPhoneDevice, stopDevice } from './helpers.ts'
-import type { Device } from './helpers.ts'
+import { FAKE_GATHERING_COMPLETE_MS, fakeMedia, FakeRTCPeerConnection, installFakeWebRtc } from '../helpers/fake-webrtc.ts'
+import type { FakeMediaStream } from '../helpers/fake-webrtc.ts'
+import { nextEvent, startPhoneDevice, stopDevice } from '../helpers/sip.ts'
+import type { Device } from '../helpers/sip.ts'
 import { expectRejects } from '../helpers/assert.ts'
 
 installFakeWebRtc()
@@ -64,7 +65,7 @@ describe('calls over the overlay (SIP INVITE, forking)', { timeout: 240_000 }, (
     const bobCall = await incoming
     assert.equal(bobCall.state, 'incoming')
     assert.equal(bobCall.remote.aor, 'alice@example.org')
-    assert.equal(bobCall.remote.verified, true)
+    assert.equal(bobCall.remote.authenticated, true)
     assert.equal(bobCall.remote.peerId, alice.overlay.peerId)
     assert.deepEqual(bob.phone.calls().map(c => c.id), [bobCall.id])
     await waitState(outgoing, 'ringing')
@@ -80,7 +81,7 @@ describe('calls over the overlay (SIP INVITE, forking)', { timeout: 240_000 }, (
     assert.ok(outgoing.remoteStream != null)
     assert.ok(outgoing.answeredAt != null && outgoing.duration() >= 0)
     assert.ok(outgoing.timings.sipMs != null && outgoing.timings.sipMs > 0)
-    assert.equal(outgoing.remote.verified, true)
+    assert.equal(outgoing.remote.authenticated, true)
     assert.equal(outgoing.remote.peerId, bob.overlay.peerId)
     assert.ok(outgoing.peerConnection instanceof FakeRTCPeerConnection)
     assert.ok(bobCall.peerConnection instanceof FakeRTCPeerConnection)
@@ -210,8 +211,8 @@ describe('calls over the overlay (SIP INVITE, forking)', { timeout: 240_000 }, (
       const ring2 = nextEvent<PeerlineCall>(bob2.phone, 'call:incoming')
       const call = await alice.phone.call('bob@example.org')
       const [c1, c2] = await Promise.all([ring1, ring2])
-      assert.equal(c1.remote.verified, true)
-      assert.equal(c2.remote.verified, true)
+      assert.equal(c1.remote.authenticated, true)
+      assert.equal(c2.remote.authenticated, true)
       await c2.answer()
       await waitState(call, 'active')
       assert.equal(call.remote.peerId, bob2.overlay.peerId, 'Alice talks to the device that answered')

@@ -13,10 +13,11 @@ import type { Overlay } from '../../shared/overlay/index.ts'
 import { encodeHello, encodeVarint } from '../../shared/sip/index.ts'
 import type { IncomingMessage } from '../../shared/sip/index.ts'
 import { newIdentity, startDevice } from '../helpers/overlay.ts'
-import { eventually, spawnJoinedPair } from '../helpers/supernode-process.ts'
+import { spawnJoinedPair } from '../helpers/supernode-process.ts'
+import { eventually } from '../helpers/eventually.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
-import { nextEvent, openRawSipStream, rawRequest, startPhoneDevice, stopDevice } from './helpers.ts'
-import type { Device } from './helpers.ts'
+import { nextEvent, openRawSipStream, rawRequest, startPhoneDevice, stopDevice } from '../helpers/sip.ts'
+import type { Device } from '../helpers/sip.ts'
 import { expectRejects } from '../helpers/assert.ts'
 
 
@@ -56,7 +57,7 @@ describe('chat over the overlay (SIP MESSAGE)', { timeout: 180_000 }, () => {
     assert.equal(msg.body, 'hi Bob 👋')
     assert.match(msg.contentType, /^text\/plain/)
     assert.equal(msg.from.aor, 'alice@example.org')
-    assert.equal(msg.from.verified, true)
+    assert.equal(msg.from.authenticated, true)
     assert.equal(msg.from.unverifiedReason, undefined)
     assert.equal(msg.from.peerId, alice.overlay.peerId)
     assert.equal(msg.id, sent.id, 'both sides name the message by its Call-ID')
@@ -69,7 +70,7 @@ describe('chat over the overlay (SIP MESSAGE)', { timeout: 180_000 }, () => {
       const m = await toAlice
       assert.equal(m.body, `reply ${i}`)
       assert.equal(m.from.aor, 'bob@example.org')
-      assert.equal(m.from.verified, true)
+      assert.equal(m.from.authenticated, true)
       const toBob = nextEvent<IncomingMessage>(bob.phone, 'message:incoming')
       await alice.phone.sendMessage('bob@example.org', `again ${i}`)
       assert.equal((await toBob).body, `again ${i}`)
@@ -119,7 +120,7 @@ describe('chat over the overlay (SIP MESSAGE)', { timeout: 180_000 }, () => {
       raw.sendFrame(rawRequest({ method: 'MESSAGE', uri: `sip:${bobAddr}`, from: 'alice@example.org', to: bobAddr, body: `forged ${c.reason}`, headers: ['Content-Type: text/plain'] }))
       const m = await got
       assert.equal(m.from.aor, 'alice@example.org', 'the claimed address is still shown')
-      assert.equal(m.from.verified, false, c.reason)
+      assert.equal(m.from.authenticated, false, c.reason)
       assert.equal(m.from.unverifiedReason, c.reason)
       assert.equal(m.from.peerId, mallory.peerId)
       await raw.waitFrame(f => f.startsWith('SIP/2.0 200'))
@@ -150,7 +151,7 @@ describe('chat over the overlay (SIP MESSAGE)', { timeout: 180_000 }, () => {
     const after = nextEvent<IncomingMessage>(bob.phone, 'message:incoming', { match: m => m.body === 'still here' })
     raw.sendFrame(rawRequest({ method: 'MESSAGE', uri: `sip:${bobAddr}`, from: 'mallory@example.org', to: bobAddr, body: 'still here', headers: ['Content-Type: text/plain'] }))
     const m = await after
-    assert.equal(m.from.verified, true, 'mallory is mallory')
+    assert.equal(m.from.authenticated, true, 'mallory is mallory')
     assert.equal(m.from.aor, 'mallory@example.org')
     assert.equal(raw.closed(), false)
 
@@ -167,7 +168,7 @@ describe('chat over the overlay (SIP MESSAGE)', { timeout: 180_000 }, () => {
     // Bob is fine: Alice's next message arrives
     const ok = nextEvent<IncomingMessage>(bob.phone, 'message:incoming', { match: x => x.body === 'after the storm' })
     await alice.phone.sendMessage('bob@example.org', 'after the storm')
-    assert.equal((await ok).from.verified, true)
+    assert.equal((await ok).from.authenticated, true)
     assert.ok(encodeVarint(300).byteLength === 2)
   })
 
@@ -189,8 +190,8 @@ describe('chat over the overlay (SIP MESSAGE)', { timeout: 180_000 }, () => {
     const sent = await alice.phone.sendMessage('bob@example.org', 'to both')
     const [m1, m2] = await Promise.all([on1, on2])
     assert.equal(sent.deliveredTo, 2)
-    assert.equal(m1.from.verified, true)
-    assert.equal(m2.from.verified, true)
+    assert.equal(m1.from.authenticated, true)
+    assert.equal(m2.from.authenticated, true)
     assert.equal(m1.id, m2.id)
   })
 

@@ -8,16 +8,16 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { overlay } from '../../shared/overlay/index.ts'
-import type { Overlay } from '../../shared/overlay/index.ts'
 import { phone } from '../../shared/sip/index.ts'
 import type { Call, CallEnd, PeerlineCall } from '../../shared/sip/index.ts'
-import { eventually, spawnJoinedPair } from '../helpers/supernode-process.ts'
+import { spawnJoinedPair } from '../helpers/supernode-process.ts'
+import { eventually } from '../helpers/eventually.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
 import { expectRejects } from '../helpers/assert.ts'
-import { fakeMedia, installFakeWebRtc } from './fake-webrtc.ts'
-import { collect, nextEvent, startPhoneDevice, stopDevice } from './helpers.ts'
-import type { Device } from './helpers.ts'
+import { fakeMedia, installFakeWebRtc } from '../helpers/fake-webrtc.ts'
+import { startBlankDevice } from '../helpers/overlay.ts'
+import { collect, nextEvent, startPhoneDevice, stopDevice } from '../helpers/sip.ts'
+import type { Device } from '../helpers/sip.ts'
 
 installFakeWebRtc()
 
@@ -28,10 +28,7 @@ async function ended (call: Call, timeoutMs = 10_000): Promise<CallEnd> {
 
 /** A second device for `primary`'s identity, linked by pairing, published, with a started phone. */
 async function pairDevice (primary: Device, bootstrap: string[], name: string): Promise<Device> {
-  const o: Overlay = overlay({ bootstrap, webrtc: false, reconnect: { initialDelayMs: 200, maxDelayMs: 2_000 } })
-  await o.start()
-  await o.waitOnline({ signal: AbortSignal.timeout(15_000) })
-  await eventually(() => o.node.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit')), { timeoutMs: 20_000, what: `${name} relay reservation` })
+  const o = await startBlankDevice(bootstrap, {}, `${name} relay reservation`)
   const offer = await primary.overlay.createPairingOffer()
   const identity = await o.acceptPairing(offer, { name, signal: AbortSignal.timeout(15_000) })
   await o.publish({ signal: AbortSignal.timeout(10_000) })
@@ -76,7 +73,7 @@ describe('linked devices: forking and revocation over SIP', { timeout: 240_000 }
     const out = await bob2.phone.call('alice@example.org', { signal: AbortSignal.timeout(15_000) })
     const atAlice = await incoming
     assert.equal(atAlice.remote.aor, 'bob@example.org')
-    assert.equal(atAlice.remote.verified, true)
+    assert.equal(atAlice.remote.authenticated, true)
     assert.equal(atAlice.remote.peerId, bob2.overlay.peerId)
     atAlice.decline()
     await ended(out)
@@ -118,7 +115,7 @@ describe('linked devices: forking and revocation over SIP', { timeout: 240_000 }
     // Bob's remaining device still reaches Carol
     const incoming = nextEvent<PeerlineCall>(carol.phone, 'call:incoming')
     const ok = await bob.phone.call('carol@example.org', { signal: AbortSignal.timeout(15_000) })
-    assert.equal((await incoming).remote.verified, true)
+    assert.equal((await incoming).remote.authenticated, true)
     ok.hangup()
     carolRings.stop()
     // the revoked device finds out on its next publish

@@ -2,7 +2,7 @@
  * A ringing call whose callee's device vanishes without a word (its libp2p
  * node stops: no CANCEL, no final response). The caller's forking proxy keeps
  * the branch for RINGING_BRANCH_GRACE_MS while it looks the device up again
- * and re-dials (shared/sip/transport.ts Fork.keepBranch); the device does not
+ * and re-dials (shared/sip/fork.ts Fork.keepBranch); the device does not
  * come back, so the branch fails with 480 once the grace is over, not before
  * and not much after. The branch that does come back is the relay-killed
  * fault drill (test/faults/supernode-failover.test.ts). Real supernode
@@ -15,9 +15,9 @@ import type { CallEnd, PeerlineCall } from '../../shared/sip/index.ts'
 import { RINGING_BRANCH_GRACE_MS } from '../../shared/sip/transport.ts'
 import { spawnSupernode } from '../helpers/supernode-process.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
-import { fakeMedia, installFakeWebRtc } from './fake-webrtc.ts'
-import { nextEvent, startPhoneDevice, stopDevice } from './helpers.ts'
-import type { Device } from './helpers.ts'
+import { fakeMedia, installFakeWebRtc } from '../helpers/fake-webrtc.ts'
+import { nextEvent, startPhoneDevice, stopDevice } from '../helpers/sip.ts'
+import type { Device } from '../helpers/sip.ts'
 
 installFakeWebRtc()
 

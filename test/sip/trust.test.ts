@@ -12,12 +12,13 @@ import { openTrustStore } from '../../shared/identity/index.ts'
 import type { KeyChangedError, TrustStore } from '../../shared/identity/index.ts'
 import { memoryStorage } from '../../shared/store/kv.ts'
 import type { Call, IncomingMessage } from '../../shared/sip/index.ts'
-import { eventually, spawnJoinedPair } from '../helpers/supernode-process.ts'
+import { spawnJoinedPair } from '../helpers/supernode-process.ts'
+import { eventually } from '../helpers/eventually.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
 import { expectRejects } from '../helpers/assert.ts'
-import { fakeMedia, installFakeWebRtc } from './fake-webrtc.ts'
-import { collect, nextEvent, startPhoneDevice, stopDevice } from './helpers.ts'
-import type { Device } from './helpers.ts'
+import { fakeMedia, installFakeWebRtc } from '../helpers/fake-webrtc.ts'
+import { collect, nextEvent, startPhoneDevice, stopDevice } from '../helpers/sip.ts'
+import type { Device } from '../helpers/sip.ts'
 
 installFakeWebRtc()
 
@@ -49,10 +50,18 @@ describe('pinned identity keys (trust on first use) in calls and chat', { timeou
     const m = await got
     assert.equal(m.from.trust, 'new')
     assert.equal(m.from.identityKey, bob.identity.publicKey)
+    // signatures check out, but a self-issued first contact is judged unverified (before the pin)
+    assert.equal(m.from.authenticated, true)
+    assert.equal(m.from.issuer, bob.identity.publicKey)
+    assert.equal(m.from.trustLevel?.level, 'unverified')
     await eventually(() => bobTrust.check('alice@example.org', alice.identity.publicKey).status === 'pinned', { what: 'Bob pins Alice' })
     const reply = nextEvent<IncomingMessage>(bob.phone, 'message:incoming')
-    await alice.phone.sendMessage('bob@example.org', 'hi', { signal: AbortSignal.timeout(15_000) })
-    assert.equal((await reply).from.trust, 'pinned')
+    const sent = await alice.phone.sendMessage('bob@example.org', 'hi', { signal: AbortSignal.timeout(15_000) })
+    assert.equal(sent.recipient?.identityKey, bob.identity.publicKey)
+    const r = (await reply).from
+    assert.equal(r.trust, 'pinned')
+    // pinned during this phone's session: still a first contact, not a "known key"
+    assert.equal(r.trustLevel?.level, 'unverified')
   })
 
   it('a verified mark shows on incoming calls', async () => {
@@ -61,7 +70,8 @@ describe('pinned identity keys (trust on first use) in calls and chat', { timeou
     const out = await alice.phone.call('bob@example.org', { signal: AbortSignal.timeout(15_000) })
     const ringing = await incoming
     assert.equal(ringing.remote.trust, 'verified')
-    assert.equal(ringing.remote.verified, true)
+    assert.equal(ringing.remote.authenticated, true)
+    assert.equal(ringing.remote.trustLevel?.level, 'contact-verified')
     ringing.decline()
     await eventually(() => out.state === 'ended', { what: 'declined call ends' })
   })
@@ -98,12 +108,13 @@ describe('pinned identity keys (trust on first use) in calls and chat', { timeou
     const got = nextEvent<IncomingMessage>(bob.phone, 'message:incoming')
     await alice2.phone.sendMessage('bob@example.org', 'new phone, who dis', { signal: AbortSignal.timeout(15_000) })
     const m = await got
-    assert.equal(m.from.verified, true)
+    assert.equal(m.from.authenticated, true)
     assert.equal(m.from.trust, 'changed')
     const incoming = nextEvent<Call>(bob.phone, 'call:incoming', { timeoutMs: 15_000 })
     const out = await alice2.phone.call('bob@example.org', { signal: AbortSignal.timeout(15_000) })
     const ringing = await incoming
     assert.equal(ringing.remote.trust, 'changed')
+    assert.equal(ringing.remote.trustLevel?.level, 'key-changed')
     ringing.decline()
     await eventually(() => out.state === 'ended', { what: 'declined call ends' })
     // Bob's attempts sent nothing to Alice

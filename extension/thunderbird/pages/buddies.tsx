@@ -9,6 +9,7 @@ import { useEffect, useState } from 'preact/hooks'
 import { messenger } from '../messenger.ts'
 import type { ThunderbirdState } from '../commands.ts'
 import { checkedAgo } from '../presence.ts'
+import { TrustBadge } from '../../../shared/ui/TrustBadge.tsx'
 
 /** How often the open list re-reads the background's state (presence answers arrive over time). */
 const REFRESH_MS = 2_000
@@ -66,6 +67,7 @@ function Buddies () {
                 <span class="name">{b.name !== '' ? b.name : b.aor}</span>
                 {b.name !== '' && <span class="aor"> {b.aor}</span>}
                 {b.checkedAt !== 0 && <span class="checked"> {checkedAgo(b.checkedAt, now)}</span>}
+                <TrustBadge view={b.trust} aor={b.aor} class="compact" />
                 <button type="button" onClick={() => { call(b.aor) }} title="Opens the call in your browser">Call</button>
                 <button type="button" onClick={() => { chat(b.aor) }}>Chat</button>
               </li>

@@ -6,6 +6,7 @@
 import { render } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import { Composer, Transcript } from '../../../shared/ui/Chat.tsx'
+import { TrustBadge } from '../../../shared/ui/TrustBadge.tsx'
 import { errorMessage } from '../../../shared/ui/messages.ts'
 import type { MessageRecord } from '../../../shared/store/history-api.ts'
 import { normalizeAor } from '../../../shared/identity/address.ts'
@@ -42,6 +43,7 @@ function Chat ({ peer }: { peer: string }) {
   return (
     <main class="chat stack">
       <h1>{peer}</h1>
+      <TrustBadge view={device.services.keys.level(peer)} aor={peer} />
       {problem !== undefined && <p class="problem" role="alert">{problem}</p>}
       <Transcript peer={peer} messages={messages} />
       <Composer onSend={send} disabled={device.services.me === undefined} />

@@ -9,6 +9,7 @@
 import type { ThunderbirdHost } from '../background.ts'
 import type { DeviceHost } from '../../core/device.ts'
 import { messenger } from '../messenger.ts'
+import { webext } from '../../core/webext.ts'
 
 declare const __PEERLINE_TEST_HARNESS__: string
 
@@ -140,7 +141,7 @@ const commands: Record<string, (a: Args) => Promise<unknown>> = {
   },
   /** text and data attributes of the elements matching `selector` in the open page `path` */
   'page-query': async a => {
-    const views = (globalThis as unknown as { browser: { extension: { getViews: () => Window[] } } }).browser.extension.getViews()
+    const views = webext().extension?.getViews?.() ?? []
     const view = views.find(v => v.location.pathname.endsWith(`/${a.path as string}`))
     if (view === undefined) return null
     return [...view.document.querySelectorAll(a.selector as string)].map(e => ({ text: e.textContent, data: { ...(e as HTMLElement).dataset } }))

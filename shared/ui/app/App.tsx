@@ -8,7 +8,7 @@
  * `#/call/<aor or sip: URI>` which dials at once (then returns home, so a
  * reload does not dial again).
  */
-import { useCallback, useEffect, useReducer, useRef } from 'preact/hooks'
+import { useCallback, useEffect, useReducer, useRef, useState } from 'preact/hooks'
 import { ActiveCall } from '../ActiveCall.tsx'
 import { Alert } from '../Alert.tsx'
 import { IncomingCall } from '../IncomingCall.tsx'
@@ -24,22 +24,17 @@ import type { AppState } from './state.ts'
 import { ChatScreen } from './screens/Chat.tsx'
 import { HistoryScreen } from './screens/History.tsx'
 import { HomeScreen } from './screens/Home.tsx'
-import { Onboarding } from './screens/Onboarding.tsx'
+import { Onboarding, OnboardingVerify } from './screens/Onboarding.tsx'
 import { SettingsScreen } from './screens/Settings.tsx'
 import { VerifyLinkScreen } from './screens/VerifyEmail.tsx'
 import { PairScreen } from './screens/Pair.tsx'
 import { SafetyScreen } from './screens/Safety.tsx'
 import { ContactTrust } from './components/ContactTrust.tsx'
+import type { AppActions } from './actions.ts'
+import { ClaimChooser } from './components/ClaimChooser.tsx'
+import { chooseClaim, conflictOf } from './conflicts.ts'
+import type { Conflict } from './conflicts.ts'
 
-/** What screens may ask the shell to do. */
-export interface AppActions {
-  /** dials `target` (email or sip: URI), showing progress and errors */
-  dial: (target: string, options?: { video?: boolean }) => void
-  /** shows the sentence for `err` (nothing for AbortError) */
-  showError: (err: unknown, ctx?: ErrorContext) => void
-  /** shows a sentence that is not an error object */
-  say: (text: string | undefined) => void
-}
 
 export function App ({ services }: { services: AppServices }) {
   const [state, dispatch] = useReducer(reducer, undefined, () => initialState(services.parseRoute(location.hash), services.status))
@@ -52,7 +47,25 @@ export function App ({ services }: { services: AppServices }) {
   }, [])
   const say = useCallback((text: string | undefined) => { dispatch({ type: 'alert', text }) }, [])
 
-  const dial = useCallback((target: string, options: { video?: boolean, waitMs?: number } = {}) => {
+  // several keys claim an address: nothing is dialled or sent until the user picks one
+  const [claims, setClaims] = useState<{ conflict: Conflict, retry: (identityKey: string) => Promise<void> } | undefined>()
+  const chooseClaimFor = useCallback((err: unknown, address: string, retry: (identityKey: string) => Promise<void>): boolean => {
+    const conflict = conflictOf(err, address)
+    if (conflict === undefined) return false
+    setClaims({ conflict, retry })
+    return true
+  }, [])
+  /** onboarding's last step (verify the new address with a CA) is offered on the home screen until skipped */
+  const [verifyStep, setVerifyStep] = useState(false)
+  const [myKey, setMyKey] = useState<{ aor: string, key: string } | undefined>()
+  useEffect(() => {
+    if (state.me === undefined) return
+    let cancelled = false
+    services.identities.load().then(id => { if (!cancelled && id !== undefined) setMyKey({ aor: id.email, key: id.publicKey }) }, () => {})
+    return () => { cancelled = true }
+  }, [services, state.me])
+
+  const dial = useCallback((target: string, options: { video?: boolean, waitMs?: number, identityKey?: string } = {}) => {
     stateRef.current.dialing?.controller.abort()
     const controller = new AbortController()
     const address = safeAor(target) ?? target
@@ -61,12 +74,15 @@ export function App ({ services }: { services: AppServices }) {
     ;(async () => {
       if (options.waitMs !== undefined) await services.waitReachable(options.waitMs, { signal: controller.signal })
       controller.signal.throwIfAborted()
-      const call = await services.call(target, { video: options.video === true, signal: controller.signal })
+      const call = await services.call(target, { video: options.video === true, signal: controller.signal, ...(options.identityKey !== undefined ? { identityKey: options.identityKey } : {}) })
       dispatch({ type: 'call', call })
-    })().catch(err => { showError(err, { address }) }).finally(() => {
+    })().catch(err => {
+      const chosen = chooseClaimFor(err, address, async identityKey => { dial(target, { ...(options.video === true ? { video: true } : {}), identityKey }) })
+      if (!chosen) showError(err, { address })
+    }).finally(() => {
       dispatch({ type: 'dialing-done', controller })
     })
-  }, [services, showError])
+  }, [services, showError, chooseClaimFor])
 
   // services → state
   useEffect(() => {
@@ -141,7 +157,7 @@ export function App ({ services }: { services: AppServices }) {
     if (chatPeer !== undefined && state.unread[chatPeer] !== undefined) dispatch({ type: 'read', peer: chatPeer })
   }, [chatPeer, state.unread])
 
-  const actions: AppActions = { dial, showError, say }
+  const actions: AppActions = { dial, showError, say, chooseClaim: chooseClaimFor }
   const call = currentCall(state)
   const ringing = ringingCall(state)
 
@@ -153,7 +169,7 @@ export function App ({ services }: { services: AppServices }) {
   } else if (state.route.route === 'pair') {
     screen = <PairScreen services={services} target={state.route.target} onDone={me => { dispatch({ type: 'identity', me }) }} />
   } else if (state.phase === 'onboarding') {
-    screen = <Onboarding services={services} actions={actions} onDone={me => { dispatch({ type: 'identity', me }) }} />
+    screen = <Onboarding services={services} actions={actions} onDone={(me, created) => { if (created === true) setVerifyStep(true); dispatch({ type: 'identity', me }) }} />
   } else {
     switch (state.route.route) {
       case 'chat':
@@ -178,7 +194,12 @@ export function App ({ services }: { services: AppServices }) {
         screen = <SettingsScreen services={services} me={state.me} actions={actions} />
         break
       default:
-        screen = <HomeScreen services={services} state={state} actions={actions} />
+        screen = (
+          <>
+            {verifyStep && <OnboardingVerify services={services} me={state.me} onClose={() => { setVerifyStep(false) }} />}
+            <HomeScreen services={services} state={state} actions={actions} />
+          </>
+        )
     }
   }
 
@@ -195,7 +216,7 @@ export function App ({ services }: { services: AppServices }) {
       <Banners updateAvailable={state.updateAvailable} network={state.status.network} onReload={() => { services.applyUpdate() }} />
       <Alert key={state.alert?.id} text={state.alert?.text} onDismiss={() => { say(undefined) }} />
       {call !== undefined && <ContactTrust services={services} aor={call.remote.aor} actions={actions} inCall />}
-      {call !== undefined && <ActiveCall key={call.id} call={call} onError={err => { showError(err, { address: call.remote.aor }) }} />}
+      {call !== undefined && <ActiveCall key={call.id} call={call} trust={services.trust} onError={err => { showError(err, { address: call.remote.aor }) }} />}
       {/* kept mounted under a call, so typed text and scroll positions survive it */}
       <main id="main" hidden={call !== undefined}>{screen}</main>
       {state.dialing !== undefined && call === undefined && (
@@ -205,9 +226,23 @@ export function App ({ services }: { services: AppServices }) {
           <button type="button" class="btn hangup" onClick={() => { state.dialing?.controller.abort() }}>Cancel</button>
         </section>
       )}
+      {claims !== undefined && (
+        <ClaimChooser conflict={claims.conflict} me={myKey}
+          onCancel={() => { setClaims(undefined) }}
+          onChoose={async identityKey => {
+            const { conflict, retry } = claims
+            try {
+              await chooseClaim(services.trust, conflict.aor, identityKey)
+              setClaims(undefined)
+              await retry(identityKey)
+            } catch (err) {
+              showError(err, { address: conflict.aor })
+            }
+          }} />
+      )}
       {ringing !== undefined && (
         <IncomingCall
-          key={ringing.id} call={ringing} ring={call === undefined}
+          key={ringing.id} call={ringing} ring={call === undefined} trust={services.trust}
           onAnswer={(c, video) => { c.answer({ video }).catch(err => { showError(err, { address: c.remote.aor }) }) }}
           onDecline={c => { c.decline() }}
         />

@@ -55,3 +55,12 @@ export function deepLinkHash (link: DeepLink): string {
   if (link.route === 'home') return '#/'
   return link.target == null || link.target === '' ? `#/${link.route}` : `#/${link.route}/${encodeURIComponent(link.target)}`
 }
+
+export type RouteName = DeepLinkRoute
+export interface Route { route: RouteName, target?: string }
+
+/** The route a location hash names (`#/call/sip:bob@example.org`, `#/chat/bob%40example.org`, …). */
+export function parseRoute (hash: string): Route {
+  const r = parseDeepLink(hash)
+  return r.target !== undefined ? { route: r.route, target: r.target } : { route: r.route }
+}

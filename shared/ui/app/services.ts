@@ -1,16 +1,15 @@
 /**
- * Everything the app's screens talk to (the PWA's and the extensions'),
- * created and wired in this one file: the identity store, this device's
- * libp2p key, the overlay, the phone (shared/sip), the history store, the
- * network state and, when injected through `ServicesInit.platform`, the
- * installed app's glue (the PWA's service worker and sip: handler, see
- * platform.ts). Screens never import those modules directly; they get an
- * AppServices and listen to its events.
+ * Everything the app's screens talk to (the PWA's and the extensions'): the
+ * identity store, the trust store, the history store, the network state, the
+ * running session (session.ts: overlay + phone), the call log (call-log.ts),
+ * linked devices (devices.ts) and, when injected through
+ * `ServicesInit.platform`, the installed app's glue (the PWA's service worker
+ * and sip: handler, see platform.ts). Screens never import those modules
+ * directly; they get an AppServices and listen to its events.
  *
- * Lifecycle:
+ * Lifecycle (see session.ts):
  *   start() ─▶ no identity: a "probe" overlay without identity (status only)
- *           └▶ identity:    session = overlay.start() → phone.start()
- *                           → overlay.publish() once online (then the overlay republishes by itself)
+ *           └▶ identity:    session = overlay.start() → phone.start() → publish
  *   createIdentity()/restoreBackup()/settings change ─▶ the session restarts
  *
  * For tests and debugging only, `window.peerline = { phone, overlay, history }`
@@ -18,86 +17,35 @@
  * `call.peerConnection.getStats()` through it). App code never uses it.
  */
 import { TypedEventEmitter } from 'main-event'
-import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
-import type { PrivateKey } from '@libp2p/interface'
-import { DeviceRevokedError, fromBase64Url, IdentityExistsError, identityStore, normalizeAor, toBase64Url } from '../../identity/index.ts'
-import type { IdentityStore, StoredIdentity } from '../../identity/index.ts'
-import { LOOKUP_TIMEOUT_MS, OfflineError, overlay as createOverlay, pairingLink, parsePairingOffer } from '../../overlay/index.ts'
-import type { LinkedDeviceInfo, LocationRecord, Overlay, OverlayStatus, PairingOffer } from '../../overlay/index.ts'
+import { identityStore, normalizeAor, TRUST_SHARE_NAME, TrustStore } from '../../identity/index.ts'
+import type { IdentityStore } from '../../identity/index.ts'
+import { OfflineError } from '../../overlay/index.ts'
+import type { LinkedDeviceInfo, LocationRecord, Overlay, PairingOffer } from '../../overlay/index.ts'
 import { idbStorage, openHistory } from '../../store/index.ts'
-import type { Buddy, CallRecord, HistoryStore, MessageRecord } from '../../store/history-api.ts'
-import { phone as createPhone } from '../../sip/index.ts'
-import type { Call, IncomingMessage, Phone } from '../../sip/api.ts'
-import { callOutcome } from './calls.ts'
+import type { Buddy, HistoryStore, MessageRecord } from '../../store/history-api.ts'
+import type { Call, Phone } from '../../sip/api.ts'
+import { anySignal } from '../../util/async.ts'
 import { logger } from '../../util/logger.ts'
-import { parseDeepLink } from './deeplink.ts'
+import { CallLog } from './call-log.ts'
+import {
+  DEVICE_NAME, IDENTITY_STORAGE_KEY, PRESENCE_LOOKUP_TIMEOUT_MS, SETTING_DISPLAY_NAME, SETTING_ICE_SERVERS,
+  SETTING_LAST_SERVER_SUPERNODES, SETTING_SUPERNODES, TRUST_STORAGE_KEY
+} from './constants.ts'
+import { parseRoute } from './deeplink.ts'
+import type { Route } from './deeplink.ts'
+import { Devices } from './devices.ts'
+import { EmailVerification } from './email-verification.ts'
 import { onlineState } from './online.ts'
 import type { AppPlatform } from './platform.ts'
-import {
-  CONFIG_FETCH_TIMEOUT_MS, DEVICE_KEY_STORAGE_KEY, DEVICE_NAME, IDENTITY_STORAGE_KEY, PRESENCE_LOOKUP_TIMEOUT_MS,
-  PUBLISH_RETRY_MAX_MS, SETTING_DISPLAY_NAME, SETTING_ICE_SERVERS, SETTING_LAST_SERVER_SUPERNODES, SETTING_SUPERNODES
-} from './constants.ts'
+import { Sessions } from './session.ts'
 import type { IceServerSetting } from './settings.ts'
-import { TRUST_SHARE_NAME, TrustStore } from '../../identity/index.ts'
-import { ROSTER_STORAGE_KEY, TRUST_STORAGE_KEY } from './constants.ts'
 import { KeyWatch } from './trust.ts'
-import { EmailVerification } from './email-verification.ts'
+import type { AppStatus, HistoryChangeKind, Me, Presence, ServicesEvents, UserSettings } from './types.ts'
+
+export type { AppStatus, Me, Presence, ServiceError, ServicesEvents, UserSettings } from './types.ts'
+export type { Route, RouteName } from './deeplink.ts'
 
 const log = logger('pwa:services')
-
-/** What the status line shows. */
-export interface AppStatus {
-  /** connected to at least one supernode */
-  connected: boolean
-  supernodes: number
-  /** this device's location record is in the DHT (others can reach it); always false without an identity */
-  reachable: boolean
-  /** the browser reports a network connection (navigator.onLine) */
-  network: boolean
-}
-
-export interface Me { email: string, displayName: string }
-
-export interface UserSettings {
-  /** supernodes the user typed; empty: use the ones the server recommends */
-  supernodes: string[]
-  iceServers: IceServerSetting[]
-  /** the name people you call see; empty: the one given when the identity was created */
-  displayName: string
-}
-
-export type Presence = 'online' | 'offline' | 'unknown'
-
-export type RouteName = 'call' | 'chat' | 'settings' | 'history' | 'safety' | 'pair' | 'verify' | 'home'
-export interface Route { route: RouteName, target?: string }
-
-/** Background failures worth a sentence on screen; `address` completes it. */
-export interface ServiceError { error: unknown, address?: string }
-
-export interface ServicesEvents {
-  'status:change': CustomEvent<AppStatus>
-  /** the identity was created, restored or loaded, or the session restarted */
-  'session:change': CustomEvent<Me | undefined>
-  'call:incoming': CustomEvent<Call>
-  'call:outgoing': CustomEvent<Call>
-  'call:ended': CustomEvent<Call>
-  /** stored, then announced */
-  'message:incoming': CustomEvent<MessageRecord>
-  /** something in the history store changed; `peer` when it concerns one conversation */
-  'history:change': CustomEvent<{ kind: 'message' | 'call' | 'buddy', peer?: string }>
-  'update:available': CustomEvent<undefined>
-  /** this identity's linked devices changed (see devices()) */
-  'devices:change': CustomEvent<undefined>
-  error: CustomEvent<ServiceError>
-}
-
-interface Session {
-  identity: StoredIdentity
-  overlay: Overlay
-  phone?: Phone
-  controller: AbortController
-  publishedUntil: number
-}
 
 export interface ServicesInit {
   /** where config.json is (default: next to the page) */
@@ -118,48 +66,83 @@ export interface ServicesInit {
 
 export class AppServices extends TypedEventEmitter<ServicesEvents> {
   readonly identities: IdentityStore = identityStore(idbStorage({ key: IDENTITY_STORAGE_KEY }))
-  /** the newest device roster seen per address, kept across restarts (revoked devices stay refused) */
-  readonly #rosterStorage = idbStorage({ key: ROSTER_STORAGE_KEY })
   /** trusted CAs and pinned contact keys (none trusted by default) */
   readonly trust: TrustStore = new TrustStore(idbStorage({ key: TRUST_STORAGE_KEY }), { shareAs: TRUST_SHARE_NAME })
   /** contacts whose key changed this session, for the warnings */
   readonly keys: KeyWatch = new KeyWatch(this.trust)
+  readonly #sessions: Sessions
+  readonly #log: CallLog
+  readonly #devices: Devices
   /** "Verify my email address" with a supernode's CA */
-  readonly verification: EmailVerification = new EmailVerification({
-    history: () => this.history,
-    identities: this.identities,
-    trust: this.trust,
-    session: () => this.#session,
-    restart: async identity => { await this.#serial(async () => { await this.#startSession(identity) }) },
-    settled: async () => { await this.#serial(async () => {}) }
-  })
+  readonly verification: EmailVerification
   #history?: HistoryStore
-  #session?: Session
-  /** the trusted CA keys the running session was started with (sorted, joined), to restart only when they change */
-  #sessionRoots = ''
-  #probe?: Overlay
-  #me?: Me
   #status: AppStatus = { connected: false, supernodes: 0, reachable: false, network: true }
-  #deviceKey?: Promise<PrivateKey>
-  readonly #tracked = new WeakSet<Call>()
   readonly #init: ServicesInit
-  /** serialises session starts and stops: settings saved twice quickly must not leave two nodes running */
-  #lifecycle: Promise<unknown> = Promise.resolve()
 
   constructor (init: ServicesInit = {}) {
     super()
     this.#init = init
+    this.#log = new CallLog({
+      history: () => this.history,
+      trust: this.trust,
+      changed: (kind, peer) => { this.#changed(kind, peer) },
+      ended: call => { this.dispatchEvent(new CustomEvent('call:ended', { detail: call })) },
+      error: err => { this.#error(err) }
+    })
+    this.#sessions = new Sessions({
+      identities: this.identities,
+      trust: this.trust,
+      keys: this.keys,
+      history: () => this.history,
+      settings: async () => await this.settings(),
+      ...(init.configUrl !== undefined ? { configUrl: init.configUrl } : {}),
+      ...(init.getUserMedia !== undefined ? { getUserMedia: init.getUserMedia } : {}),
+      ...(init.webrtc !== undefined ? { webrtc: init.webrtc } : {}),
+      deviceName: init.deviceName ?? DEVICE_NAME,
+      setStatus: patch => { this.#setStatus(patch) },
+      error: err => { this.#error(err) },
+      devicesChanged: () => { this.dispatchEvent(new CustomEvent('devices:change', { detail: undefined })) },
+      call: (call, direction) => {
+        this.#log.track(call)
+        this.dispatchEvent(new CustomEvent(direction === 'incoming' ? 'call:incoming' : 'call:outgoing', { detail: call }))
+      },
+      message: m => {
+        this.#log.storeIncoming(m).then(record => {
+          this.dispatchEvent(new CustomEvent('message:incoming', { detail: record }))
+        }, err => { this.#error(err) })
+      },
+      changed: (me, started) => {
+        this.#expose()
+        if (started) this.dispatchEvent(new CustomEvent('session:change', { detail: me }))
+      }
+    })
+    this.#devices = new Devices({
+      identities: this.identities,
+      session: () => this.#sessions.current,
+      probe: async () => {
+        if (this.#sessions.probe === undefined) await this.#sessions.startProbe()
+        return this.#sessions.probe
+      }
+    })
+    this.verification = new EmailVerification({
+      history: () => this.history,
+      identities: this.identities,
+      trust: this.trust,
+      session: () => this.#sessions.current,
+      restart: async identity => { await this.#sessions.start(identity) },
+      settled: async () => { await this.#sessions.settled() }
+    })
   }
 
   get status (): AppStatus { return this.#status }
-  get me (): Me | undefined { return this.#me }
+  get me (): Me | undefined { return this.#sessions.me }
   get history (): HistoryStore {
     if (this.#history === undefined) throw new Error('AppServices.start() has not finished')
     return this.#history
   }
 
-  get overlay (): Overlay | undefined { return this.#session?.overlay ?? this.#probe }
-  get phone (): Phone | undefined { return this.#session?.phone }
+  get overlay (): Overlay | undefined { return this.#sessions.current?.overlay ?? this.#sessions.probe }
+  get phone (): Phone | undefined { return this.#sessions.current?.phone }
 
   /**
    * Opens storage, registers the service worker and the sip: handler, and
@@ -172,18 +155,15 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
     this.#watchPlatform()
     const identity = await this.identities.load()
     if (identity === undefined) {
-      await this.#serial(async () => { await this.#startProbe() })
+      await this.#sessions.startProbe()
       return undefined
     }
-    await this.#serial(async () => { await this.#startSession(identity) })
-    return this.#me
+    await this.#sessions.start(identity)
+    return this.me
   }
 
   async stop (): Promise<void> {
-    await this.#serial(async () => {
-      await this.#stopProbe()
-      await this.#stopSession()
-    })
+    await this.#sessions.stop()
   }
 
   /** Onboarding: a new identity for `email`. @throws InvalidAddressError | IdentityExistsError */
@@ -192,15 +172,15 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
     // the identity key and transcripts must survive storage pressure: ask the
     // browser once, right after the user created something worth keeping
     void this.history.requestPersistence()
-    await this.#serial(async () => { await this.#startSession(identity) })
-    return this.#me as Me
+    await this.#sessions.start(identity)
+    return this.me as Me
   }
 
   /** Restores an identity from a backup and restarts the session with it. @throws MalformedBackupError | BadPassphraseError | IdentityExistsError */
   async restoreBackup (backup: string, passphrase: string, options: { replace?: boolean } = {}): Promise<Me> {
     const identity = await this.identities.importBackup(backup, passphrase, { replace: options.replace === true })
-    await this.#serial(async () => { await this.#startSession(identity) })
-    return this.#me as Me
+    await this.#sessions.start(identity)
+    return this.me as Me
   }
 
   /** The identity encrypted under `passphrase`, as JSON text. @throws BadPassphraseError */
@@ -211,23 +191,26 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
   /**
    * Dials `target` (email or sip: URI). Rejects within seconds with
    * InvalidAddressError, NotFoundError, OfflineError or CallFailedError; a
-   * failed attempt is still written to the call history.
+   * failed attempt is still written to the call history. ConflictingClaimsError
+   * (several keys claim the address, none trusted) is not a failed call: the
+   * user chooses a claim and calls again with its `identityKey`.
    */
-  async call (target: string, options: { video?: boolean, signal?: AbortSignal } = {}): Promise<Call> {
+  async call (target: string, options: { video?: boolean, signal?: AbortSignal, identityKey?: string } = {}): Promise<Call> {
     const aor = normalizeAor(target)
-    const phone = this.#session?.phone
+    const phone = this.phone
     if (phone === undefined) throw new OfflineError()
     const startedAt = Date.now()
     try {
       const call = await phone.call(aor, options)
       // the phone checked the pin before dialling: a key change noted earlier is over
       if (this.trust.loaded) this.keys.noteOk(aor)
-      this.#track(call)
+      this.keys.noteSeen(call.remote)
+      this.#log.track(call)
       return call
     } catch (err) {
       this.keys.noteError(err)
-      if ((err as Error).name !== 'AbortError') {
-        await this.#addCallRecord({
+      if (!isChoiceNeeded(err)) {
+        await this.#log.add({
           peer: aor, direction: 'out', startedAt, endedAt: Date.now(), durationMs: 0, outcome: 'failed', video: options.video === true, verified: false
         })
       }
@@ -238,18 +221,21 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
   /**
    * Stores the message as 'sending' and sends it. Resolves once stored, with
    * `delivery` settling when the other side accepted it (status 'sent') or
-   * not (status 'failed', rejecting with the reason).
+   * not (status 'failed', rejecting with the reason; ConflictingClaimsError:
+   * send again with the `identityKey` the user chose).
    */
-  async sendMessage (peer: string, body: string): Promise<{ record: MessageRecord, delivery: Promise<void> }> {
+  async sendMessage (peer: string, body: string, options: { identityKey?: string } = {}): Promise<{ record: MessageRecord, delivery: Promise<void> }> {
     const aor = normalizeAor(peer)
-    const record = await this.history.addMessage({ peer: aor, direction: 'out', body, at: Date.now(), verified: true, status: 'sending' })
+    // `verified` of an outgoing message only says it is ours; `trust` is the recipient's level as known now
+    const record = await this.history.addMessage({ peer: aor, direction: 'out', body, at: Date.now(), verified: true, trust: this.keys.level(aor), status: 'sending' })
     this.#changed('message', aor)
     const delivery = (async () => {
       try {
-        const phone = this.#session?.phone
+        const phone = this.phone
         if (phone === undefined) throw new OfflineError()
-        await phone.sendMessage(aor, body)
+        const sent = await phone.sendMessage(aor, body, options.identityKey !== undefined ? { identityKey: options.identityKey } : {})
         if (this.trust.loaded) this.keys.noteOk(aor)
+        if (sent.recipient !== undefined) this.keys.noteSeen({ aor, authenticated: true, ...sent.recipient })
         await this.history.setMessageStatus(record.id, 'sent')
       } catch (err) {
         this.keys.noteError(err)
@@ -264,9 +250,9 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
 
   /** Is `aor` reachable now? One DHT lookup; 'unknown' when this device is offline or the answer is unclear. */
   async presence (aor: string, options: { signal?: AbortSignal } = {}): Promise<Presence> {
-    const overlay = this.#session?.overlay
+    const overlay = this.#sessions.current?.overlay
     if (overlay === undefined || !overlay.status.online) return 'unknown'
-    const signal = AbortSignal.any([AbortSignal.timeout(PRESENCE_LOOKUP_TIMEOUT_MS), ...(options.signal !== undefined ? [options.signal] : [])])
+    const signal = anySignal(AbortSignal.timeout(PRESENCE_LOOKUP_TIMEOUT_MS), options.signal)
     try {
       const record: LocationRecord = await overlay.lookup(aor, { signal })
       return record.devices.length > 0 && record.expiresAt > Date.now() ? 'online' : 'offline'
@@ -313,11 +299,9 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
     if (patch.supernodes !== undefined) await h.setSetting(SETTING_SUPERNODES, patch.supernodes)
     if (patch.iceServers !== undefined) await h.setSetting(SETTING_ICE_SERVERS, patch.iceServers)
     if (patch.displayName !== undefined) await h.setSetting(SETTING_DISPLAY_NAME, patch.displayName.trim())
-    const identity = this.#session?.identity ?? await this.identities.load()
-    await this.#serial(async () => {
-      if (identity !== undefined) await this.#startSession(identity)
-      else await this.#startProbe()
-    })
+    const identity = this.#sessions.current?.identity ?? await this.identities.load()
+    if (identity !== undefined) await this.#sessions.start(identity)
+    else await this.#sessions.startProbe()
   }
 
   /** Whether the browser promised not to evict Peerline's storage. */
@@ -342,11 +326,8 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
     })
   }
 
-  /** The route a location hash names (`#/call/sip:bob@example.org`, `#/chat/bob%40example.org`, …). */
-  parseRoute (hash: string): Route {
-    const r = parseDeepLink(hash)
-    return r.target !== undefined ? { route: r.route, target: r.target } : { route: r.route }
-  }
+  /** The route a location hash names (`#/call/sip:bob@example.org`, `#/chat/bob%40example.org`, …); see deeplink.ts. */
+  parseRoute (hash: string): Route { return parseRoute(hash) }
 
   /** Waits until this device can be reached (its record is published); false when `ms` passed first. */
   async waitReachable (ms: number, options: { signal?: AbortSignal } = {}): Promise<boolean> {
@@ -366,43 +347,25 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
     })
   }
 
-  // ── linked devices (see shared/overlay/pairing.ts) ─────────────────────────
+  // ── linked devices (see devices.ts) ───────────────────────────────────────
 
   /** This identity's devices and whether this one is the primary (it may link and revoke). */
-  devices (): { devices: LinkedDeviceInfo[], primary: boolean, revoked: boolean } {
-    const overlay = this.#session?.overlay
-    if (overlay === undefined) return { devices: [], primary: false, revoked: false }
-    return { devices: overlay.devices(), primary: overlay.primary, revoked: overlay.isRevoked }
-  }
+  devices (): { devices: LinkedDeviceInfo[], primary: boolean, revoked: boolean } { return this.#devices.list() }
 
   /** A pairing offer and the link (for the QR code) a new device opens. @throws NotPrimaryDeviceError | OfflineError */
-  async createPairingOffer (): Promise<{ offer: PairingOffer, link: string }> {
-    const overlay = this.#session?.overlay
-    if (overlay === undefined) throw new OfflineError()
-    const offer = await overlay.createPairingOffer()
-    return { offer, link: pairingLink(offer, location.href) }
-  }
+  async createPairingOffer (): Promise<{ offer: PairingOffer, link: string }> { return await this.#devices.createPairingOffer() }
 
   /**
    * Revokes a device; `published` says whether the new roster is out (else it is saved and published once online).
    * @throws NotPrimaryDeviceError | TypeError (unknown device) | RosterNotSavedError
    */
-  async revokeDevice (peerId: string): Promise<{ published: boolean }> {
-    const overlay = this.#session?.overlay
-    if (overlay === undefined) throw new OfflineError()
-    const roster = await overlay.revokeDevice(peerId)
-    return { published: (overlay.publishedRosterSeq ?? 0) >= roster.seq }
-  }
+  async revokeDevice (peerId: string): Promise<{ published: boolean }> { return await this.#devices.revoke(peerId) }
 
   /** Whether `offer` is still open (not used, cancelled or expired) on this device. */
-  pairingOfferOpen (offer: PairingOffer): boolean {
-    return this.#session?.overlay.currentPairingOffer()?.code === offer.code
-  }
+  pairingOfferOpen (offer: PairingOffer): boolean { return this.#devices.offerOpen(offer) }
 
   /** Cancels this device's open pairing offer (the user closed it). */
-  cancelPairingOffer (): void {
-    this.#session?.overlay.cancelPairingOffer()
-  }
+  cancelPairingOffer (): void { this.#devices.cancelOffer() }
 
   /**
    * Links this browser to the identity of the device that made the pairing
@@ -411,263 +374,25 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
    * @throws MalformedPairingOfferError | PairingExpiredError | PairingCodeError | PairingCancelledError | PairingFailedError | IdentityExistsError
    */
   async linkToIdentity (link: string, deviceName: string, options: { signal?: AbortSignal } = {}): Promise<Me> {
-    const offer = parsePairingOffer(link)
-    const existing = this.#session?.identity ?? await this.identities.load()
-    if (existing !== undefined) {
-      if (existing.email === offer.aor) return this.#me ?? { email: existing.email, displayName: existing.displayName }
-      throw new IdentityExistsError(`This browser already has the identity ${existing.email}`)
-    }
-    if (this.#probe === undefined) await this.#serial(async () => { await this.#startProbe() })
-    const probe = this.#probe
-    if (probe === undefined) throw new OfflineError()
-    await probe.waitOnline({ signal: AbortSignal.any([AbortSignal.timeout(LOOKUP_TIMEOUT_MS), ...(options.signal !== undefined ? [options.signal] : [])]) })
-    const granted = await probe.acceptPairing(offer, { name: deviceName, ...(options.signal !== undefined ? { signal: options.signal } : {}) })
-    const identity = await this.identities.saveLinked(granted)
+    const existing = this.#sessions.current?.identity ?? await this.identities.load()
+    const { identity, linked } = await this.#devices.link(link, deviceName, existing, options)
+    if (!linked) return this.me ?? { email: identity.email, displayName: identity.displayName }
     void this.history.requestPersistence()
-    await this.#serial(async () => { await this.#startSession(identity) })
-    return this.#me as Me
+    await this.#sessions.start(identity)
+    return this.me as Me
   }
 
-  // ── sessions ──────────────────────────────────────────────────────────────
+  // ── plumbing ──────────────────────────────────────────────────────────────
 
-  async #startSession (identity: StoredIdentity): Promise<void> {
-    await this.#stopProbe()
-    await this.#stopSession()
-    const settings = await this.settings()
-    this.#me = { email: identity.email, displayName: settings.displayName !== '' ? settings.displayName : identity.displayName }
-    const [bootstrap, privateKey] = await Promise.all([this.#bootstrap(), this.#loadDeviceKey()])
-    const iceServers = settings.iceServers.map(s => ({ ...s }))
-    // a user-trusted CA vouches for addresses; self-issued certificates stay accepted (shown as not CA-verified)
-    const trustedRoots = this.trust.loaded ? this.trust.trustedRootKeys() : []
-    this.#sessionRoots = this.#rootSet()
-    const overlay = createOverlay({ bootstrap, identity, identityStore: this.identities, rosterStorage: this.#rosterStorage, privateKey, deviceName: this.#init.deviceName ?? DEVICE_NAME, iceServers, recordOptions: { certificate: { trustedRoots } }, ...(this.#init.webrtc === false ? { webrtc: false } : {}) })
-    const session: Session = { identity, overlay, controller: new AbortController(), publishedUntil: 0 }
-    this.#session = session
-    this.#attachOverlay(overlay, session)
-    try {
-      await overlay.start()
-      const trust = this.trust.loaded ? { trust: this.trust } : {}
-      const phone = createPhone({ identity, displayName: this.#me.displayName, iceServers, verifyOptions: { trustedRoots }, ...trust }, {
-        overlay,
-        media: { getUserMedia: this.#init.getUserMedia ?? (async constraints => await navigator.mediaDevices.getUserMedia(constraints)) }
-      })
-      this.#attachPhone(phone)
-      this.keys.watchPhone(phone)
-      await phone.start()
-      session.phone = phone
-    } catch (err) {
-      // the UI stays usable (settings, history) and says what is wrong
-      log.error('session start failed: %s', (err as Error).message)
-      this.#error(err)
-    }
-    this.#expose()
-    this.dispatchEvent(new CustomEvent('session:change', { detail: this.#me }))
-    this.#keepPublished(session).catch(err => { log.error('publish loop: %s', (err as Error).message) })
-  }
-
-  /**
-   * Loads the trust store (unreadable data is reported and left alone: calls
-   * then work without pinning) and restarts the session when the trusted CAs
-   * change, so lookups and hellos use the new list.
-   */
+  /** Loads the trust store (unreadable data is reported and left alone: calls then work without pinning). */
   async #loadTrust (): Promise<void> {
     try {
       await this.trust.load()
     } catch (err) {
       this.#error(err)
     }
-    this.trust.addEventListener('trust:change', e => {
-      if (e.detail.kind === 'pin') return
-      // restarting hangs up calls: only when the set of trusted root keys really changed
-      const identity = this.#session?.identity
-      if (identity === undefined || this.#rootSet() === this.#sessionRoots) return
-      this.#sessionRoots = this.#rootSet()
-      this.#serial(async () => { await this.#startSession(identity) }).catch(err => { this.#error(err) })
-    })
+    this.#sessions.watchTrust()
   }
-
-  #rootSet (): string {
-    return this.trust.loaded ? this.trust.trustedCas().map(c => c.key).sort().join(',') : ''
-  }
-
-  async #stopSession (): Promise<void> {
-    const s = this.#session
-    if (s === undefined) return
-    this.#session = undefined
-    s.controller.abort()
-    await s.phone?.stop().catch(err => { log.error('phone stop: %s', (err as Error).message) })
-    await s.overlay.stop().catch(err => { log.error('overlay stop: %s', (err as Error).message) })
-    this.#setStatus({ connected: false, supernodes: 0, reachable: false })
-  }
-
-  /** Before onboarding: an overlay without identity, so the status line already tells whether the network works. */
-  async #startProbe (): Promise<void> {
-    await this.#stopProbe()
-    const [bootstrap, privateKey] = await Promise.all([this.#bootstrap(), this.#loadDeviceKey()])
-    const probe = createOverlay({ bootstrap, privateKey, deviceName: this.#init.deviceName ?? DEVICE_NAME, ...(this.#init.webrtc === false ? { webrtc: false } : {}) })
-    this.#probe = probe
-    this.#attachOverlay(probe)
-    try {
-      await probe.start()
-    } catch (err) {
-      this.#error(err)
-    }
-    this.#expose()
-  }
-
-  async #stopProbe (): Promise<void> {
-    const p = this.#probe
-    if (p === undefined) return
-    this.#probe = undefined
-    await p.stop().catch(err => { log.error('probe stop: %s', (err as Error).message) })
-    this.#setStatus({ connected: false, supernodes: 0, reachable: false })
-  }
-
-  #attachOverlay (overlay: Overlay, session?: Session): void {
-    const current = (): boolean => (session !== undefined ? this.#session === session : this.#probe === overlay)
-    overlay.addEventListener('status:change', evt => {
-      if (!current()) return
-      const s: OverlayStatus = evt.detail
-      this.#setStatus({ connected: s.online, supernodes: s.supernodes, reachable: s.online && (session?.publishedUntil ?? 0) > Date.now() })
-    })
-    if (session === undefined) return
-    // linked devices: the roster changed (paired, revoked), or this device was revoked
-    overlay.addEventListener('devices:change', () => { if (current()) this.dispatchEvent(new CustomEvent('devices:change', { detail: undefined })) })
-    overlay.addEventListener('device:revoked', evt => {
-      if (!current()) return
-      this.dispatchEvent(new CustomEvent('devices:change', { detail: undefined }))
-      this.#error(new DeviceRevokedError(`This browser was removed from ${evt.detail.aor} on another device`))
-    })
-    overlay.addEventListener('record:published', evt => {
-      if (!current()) return
-      // the first record often goes out before a relay reservation gives this
-      // device an address; callers can only reach it once the record lists one
-      // (the overlay republishes when addresses change)
-      const self = evt.detail.devices.find(d => d.peerId === overlay.peerId)
-      session.publishedUntil = self !== undefined && self.addrs.length > 0 ? evt.detail.expiresAt : 0
-      this.#setStatus({ reachable: overlay.status.online && session.publishedUntil > Date.now() })
-    })
-  }
-
-  #attachPhone (phone: Phone): void {
-    phone.addEventListener('call:incoming', evt => {
-      this.#track(evt.detail)
-      this.dispatchEvent(new CustomEvent('call:incoming', { detail: evt.detail }))
-    })
-    phone.addEventListener('call:outgoing', evt => {
-      this.#track(evt.detail)
-      this.dispatchEvent(new CustomEvent('call:outgoing', { detail: evt.detail }))
-    })
-    phone.addEventListener('message:incoming', evt => {
-      this.#storeIncoming(evt.detail).catch(err => { this.#error(err) })
-    })
-  }
-
-  /** Publishes once online; after the first success the overlay keeps the record fresh itself. */
-  async #keepPublished (s: Session): Promise<void> {
-    const signal = s.controller.signal
-    let delay = 500
-    while (!signal.aborted) {
-      try {
-        await s.overlay.waitOnline({ signal })
-        await s.overlay.publish({ signal: AbortSignal.any([signal, AbortSignal.timeout(LOOKUP_TIMEOUT_MS)]) })
-        return
-      } catch (err) {
-        if (signal.aborted) return
-        log('publish failed, retrying in %d ms: %s', delay, (err as Error).message)
-        await new Promise(resolve => { setTimeout(resolve, delay) })
-        delay = Math.min(delay * 2, PUBLISH_RETRY_MAX_MS)
-      }
-    }
-  }
-
-  /** The user's supernodes, else the server's (remembered for offline starts), else the last remembered ones. */
-  async #bootstrap (): Promise<string[]> {
-    const h = this.history
-    const mine = await h.getSetting<string[]>(SETTING_SUPERNODES, [])
-    if (mine.length > 0) return mine
-    try {
-      const res = await fetch(this.#init.configUrl ?? 'config.json', { cache: 'no-store', signal: AbortSignal.timeout(CONFIG_FETCH_TIMEOUT_MS) })
-      if (!res.ok) throw new Error(`HTTP ${res.status}`)
-      const config = await res.json() as { supernodes?: unknown }
-      const list = Array.isArray(config.supernodes) ? config.supernodes.filter((s): s is string => typeof s === 'string') : []
-      if (list.length > 0) {
-        await h.setSetting(SETTING_LAST_SERVER_SUPERNODES, list)
-        return list
-      }
-    } catch (err) {
-      log('config.json unavailable (%s): using remembered supernodes', (err as Error).message)
-    }
-    return await h.getSetting<string[]>(SETTING_LAST_SERVER_SUPERNODES, [])
-  }
-
-  /** This device's libp2p key, kept so its peer id (and device certificate) survive restarts. */
-  async #loadDeviceKey (): Promise<PrivateKey> {
-    this.#deviceKey ??= (async () => {
-      const storage = idbStorage({ key: DEVICE_KEY_STORAGE_KEY })
-      const text = await storage.read()
-      if (text !== undefined) {
-        try {
-          return privateKeyFromProtobuf(fromBase64Url(text))
-        } catch (err) {
-          // only costs a new peer id: the identity key is stored separately
-          log.error('stored device key unreadable, making a new one: %s', (err as Error).message)
-        }
-      }
-      const key = await generateKeyPair('Ed25519')
-      await storage.write(toBase64Url(privateKeyToProtobuf(key)))
-      return key
-    })()
-    this.#deviceKey.catch(() => { this.#deviceKey = undefined })
-    return await this.#deviceKey
-  }
-
-  // ── history writes ────────────────────────────────────────────────────────
-
-  /** Writes a CallRecord when `call` ends, whatever screen is showing. */
-  #track (call: Call): void {
-    if (this.#tracked.has(call)) return
-    this.#tracked.add(call)
-    const onEnded = (): void => {
-      call.removeEventListener('ended', onEnded)
-      const end = call.end
-      this.#addCallRecord({
-        peer: call.remote.aor,
-        ...(call.remote.displayName !== '' ? { displayName: call.remote.displayName } : {}),
-        direction: call.direction === 'outgoing' ? 'out' : 'in',
-        startedAt: call.startedAt,
-        ...(call.answeredAt !== undefined ? { answeredAt: call.answeredAt } : {}),
-        endedAt: call.endedAt ?? Date.now(),
-        durationMs: call.duration(),
-        outcome: callOutcome(call.direction, end?.reason ?? 'failed', call.answeredAt !== undefined),
-        video: call.video,
-        verified: call.remote.verified
-      }).finally(() => {
-        this.dispatchEvent(new CustomEvent('call:ended', { detail: call }))
-      })
-    }
-    if (call.state === 'ended') onEnded()
-    else call.addEventListener('ended', onEnded)
-  }
-
-  async #addCallRecord (record: Omit<CallRecord, 'id'>): Promise<void> {
-    try {
-      await this.history.addCall(record)
-      this.#changed('call', record.peer)
-    } catch (err) {
-      this.#error(err)
-    }
-  }
-
-  async #storeIncoming (m: IncomingMessage): Promise<void> {
-    const record = await this.history.addMessage({
-      id: m.id, peer: m.from.aor, direction: 'in', body: m.body, at: m.receivedAt, verified: m.from.verified, status: 'received'
-    })
-    this.#changed('message', record.peer)
-    this.dispatchEvent(new CustomEvent('message:incoming', { detail: record }))
-  }
-
-  // ── plumbing ──────────────────────────────────────────────────────────────
 
   #watchPlatform (): void {
     this.#setStatus({ network: navigator.onLine })
@@ -690,7 +415,7 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
     this.dispatchEvent(new CustomEvent('status:change', { detail: next }))
   }
 
-  #changed (kind: 'message' | 'call' | 'buddy', peer?: string): void {
+  #changed (kind: HistoryChangeKind, peer?: string): void {
     this.dispatchEvent(new CustomEvent('history:change', { detail: peer !== undefined ? { kind, peer } : { kind } }))
   }
 
@@ -703,12 +428,12 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
     const target = globalThis as { peerline?: unknown }
     target.peerline = { phone: this.phone, overlay: this.overlay, history: this.#history, services: this }
   }
+}
 
-  async #serial (fn: () => Promise<void>): Promise<void> {
-    const run = this.#lifecycle.then(fn, fn)
-    this.#lifecycle = run.catch(() => {})
-    await run
-  }
+/** An abort, or several keys claiming the address (the user picks one and retries): neither is a failed call. */
+function isChoiceNeeded (err: unknown): boolean {
+  const name = (err as Error | undefined)?.name
+  return name === 'AbortError' || name === 'ConflictingClaimsError'
 }
 
 /** `createServices()` makes the app's one AppServices; `start()` it before use. */

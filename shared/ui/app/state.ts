@@ -4,7 +4,8 @@
  * services) keep their own state and are subscribed to where shown.
  */
 import type { Call } from '../../sip/api.ts'
-import type { AppStatus, Me, Route } from './services.ts'
+import type { Route } from './deeplink.ts'
+import type { AppStatus, Me } from './types.ts'
 
 export type Phase = 'loading' | 'onboarding' | 'ready' | 'failed'
 

@@ -1,7 +1,7 @@
 /**
  * What the status line says. Pure, so it is unit-tested without a browser.
  */
-import type { AppStatus } from './services.ts'
+import type { AppStatus } from './types.ts'
 import type { Phase } from './state.ts'
 
 /**

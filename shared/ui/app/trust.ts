@@ -17,8 +17,10 @@
  */
 import { TypedEventEmitter } from 'main-event'
 import { normalizeAor, safetyNumber } from '../../identity/index.ts'
-import type { SafetyNumber, TrustStore } from '../../identity/index.ts'
+import type { SafetyNumber, TrustLevel, TrustStore } from '../../identity/index.ts'
 import type { Call, IncomingMessage, Phone, RemoteParty } from '../../sip/api.ts'
+import { partyTrust } from '../trust-text.ts'
+import type { TrustSnapshot } from '../trust-text.ts'
 import { logger } from '../../util/logger.ts'
 
 const log = logger('pwa:trust')
@@ -40,6 +42,8 @@ export class KeyWatch extends TypedEventEmitter<KeyWatchEvents> {
   readonly store: TrustStore
   /** aor → the key presented this session that differs from the pin */
   readonly #presented = new Map<string, string>()
+  /** aor → the newest certificate seen this session (key and issuer) and its level when first met */
+  readonly #seen = new Map<string, { key: string, issuer: string, met?: TrustLevel }>()
 
   constructor (store: TrustStore) {
     super()
@@ -62,6 +66,36 @@ export class KeyWatch extends TypedEventEmitter<KeyWatchEvents> {
     const presented = this.#presented.get(normalizeAor(aor))
     if (presented !== undefined && presented !== pin.key) return { status: 'changed', pinnedKey: pin.key, newKey: presented }
     return { status: pin.verifiedKey === pin.key ? 'verified' : 'pinned', pinnedKey: pin.key }
+  }
+
+  /**
+   * How far `aor`'s identity is proven now, for the chat header and the buddy
+   * list: a changed key first; else the certificate seen this session judged
+   * by the trust store (a key pinned during this session's first contact is
+   * not yet "known"); else the pin alone (its issuer is not kept: at most a
+   * known key); else nothing proven.
+   */
+  level (aor: string): TrustSnapshot {
+    const address = normalizeAor(aor)
+    const status = this.status(address)
+    if (status.status === 'changed') return { level: 'key-changed' }
+    const seen = this.#seen.get(address)
+    if (seen !== undefined) {
+      return partyTrust({ aor: address, authenticated: true, identityKey: seen.key, issuer: seen.issuer, trustLevel: seen.met }, this.store)
+    }
+    if (status.pinnedKey !== undefined) return partyTrust({ aor: address, authenticated: true, identityKey: status.pinnedKey, issuer: status.pinnedKey }, this.store)
+    return { level: 'unverified' }
+  }
+
+  /** Remembers the certificate of an authenticated party (a call either way, a message either way) for level(). */
+  noteSeen (remote: Pick<RemoteParty, 'aor' | 'authenticated' | 'identityKey' | 'issuer' | 'trustLevel'>): void {
+    if (!remote.authenticated || remote.identityKey === undefined) return
+    const address = normalizeAor(remote.aor)
+    const before = this.#seen.get(address)
+    // the level when first met this session is kept while the key stays the same
+    const met = before !== undefined && before.key === remote.identityKey ? before.met : remote.trustLevel
+    this.#seen.set(address, { key: remote.identityKey, issuer: remote.issuer ?? remote.identityKey, ...(met !== undefined ? { met } : {}) })
+    this.#changed(address)
   }
 
   /** Remembers a key that differs from the pin (from a KeyChangedError or a flagged remote party). */
@@ -90,6 +124,7 @@ export class KeyWatch extends TypedEventEmitter<KeyWatchEvents> {
   /** Flags incoming calls and messages whose key changed, and clears the flag when one arrives on the pinned key. */
   watchPhone (phone: Phone): void {
     const note = (remote: RemoteParty): void => {
+      this.noteSeen(remote)
       if (remote.trust === 'changed') {
         if (remote.identityKey !== undefined) this.noteKey(remote.aor, remote.identityKey)
       } else if (remote.trust !== undefined) {

@@ -3,12 +3,13 @@
  * Presence is looked up politely: when the list opens and every
  * PRESENCE_REFRESH_MS, one lookup at a time.
  */
-import { useEffect, useState } from 'preact/hooks'
+import { useEffect, useReducer, useState } from 'preact/hooks'
 import type { Buddy } from '../../../store/history-api.ts'
 import { Icon } from '../../Icon.tsx'
+import { TrustBadge } from '../../TrustBadge.tsx'
 import { PRESENCE_REFRESH_MS } from '../constants.ts'
 import { chatHash } from '../links.ts'
-import type { AppActions } from '../App.tsx'
+import type { AppActions } from '../actions.ts'
 import type { AppServices, Presence } from '../services.ts'
 
 const PRESENCE_TEXT: Record<Presence, string> = { online: 'Online', offline: 'Offline', unknown: 'Unknown' }
@@ -55,6 +56,13 @@ export function BuddyList ({ services, actions, historyVersion, online, unread, 
     return () => { cancelled = true }
   }, [services, historyVersion])
   const presence = usePresence(services, (buddies ?? []).map(b => b.aor), online)
+  // trust badges follow pins, verifications and keys seen
+  const [, bump] = useReducer((n: number) => n + 1, 0)
+  useEffect(() => {
+    const listening = new AbortController()
+    services.keys.addEventListener('change', () => { bump(undefined) }, { signal: listening.signal })
+    return () => { listening.abort() }
+  }, [services])
 
   const add = (e: Event): void => {
     e.preventDefault()
@@ -87,6 +95,7 @@ export function BuddyList ({ services, actions, historyVersion, online, unread, 
                   </span>
                   )}
               <span class={`presence ${p}`}>{PRESENCE_TEXT[p]}</span>
+              <TrustBadge view={services.keys.level(b.aor)} aor={b.aor} class="compact" />
               {n > 0 && <span class="count" aria-label={`${n} unread`}>{n}</span>}
               <span class="buddy-actions">
                 <button type="button" class="btn icon" aria-label={`Dial ${b.aor}`} title={`Dial ${b.aor}`} onClick={() => { actions.dial(b.aor) }}><Icon name="phone" /></button>

@@ -4,7 +4,7 @@
  */
 import { useState } from 'preact/hooks'
 import { errorMessage } from '../../messages.ts'
-import type { AppActions } from '../App.tsx'
+import type { AppActions } from '../actions.ts'
 import type { AppServices, Me } from '../services.ts'
 
 export interface RestoreFormProps {

@@ -3,10 +3,10 @@
  * Call button, and message search.
  */
 import { useEffect, useState } from 'preact/hooks'
-import { DEFAULT_PAGE_SIZE } from '../../../store/history-constants.ts'
+import { DEFAULT_PAGE_SIZE } from '../../../store/constants.ts'
 import type { MessageRecord } from '../../../store/history-api.ts'
 import { Composer, Transcript } from '../../Chat.tsx'
-import type { AppActions } from '../App.tsx'
+import type { AppActions } from '../actions.ts'
 import { SearchMessages } from '../components/SearchMessages.tsx'
 import { ContactTrust } from '../components/ContactTrust.tsx'
 import type { AppServices, AppStatus } from '../services.ts'
@@ -29,10 +29,13 @@ export function ChatScreen ({ services, peer, historyVersion, actions }: ChatScr
     return () => { cancelled = true }
   }, [services, peer, historyVersion, limit])
 
-  const send = async (body: string): Promise<void> => {
+  const send = async (body: string, identityKey?: string): Promise<void> => {
     try {
-      const { delivery } = await services.sendMessage(peer, body)
-      delivery.catch((err: unknown) => { actions.showError(err, { address: peer }) })
+      const { delivery } = await services.sendMessage(peer, body, identityKey !== undefined ? { identityKey } : {})
+      delivery.catch((err: unknown) => {
+        // several keys claim the address: nothing was sent; the user picks one and it is sent to that key
+        if (!actions.chooseClaim(err, peer, async key => { await send(body, key) })) actions.showError(err, { address: peer })
+      })
     } catch (err) {
       actions.showError(err, { address: peer })
       throw err
@@ -50,7 +53,7 @@ export function ChatScreen ({ services, peer, historyVersion, actions }: ChatScr
         <button type="button" class="btn" onClick={() => { setLimit(l => l + DEFAULT_PAGE_SIZE) }}>Show earlier messages</button>
       )}
       {messages === undefined ? <p class="loading">Loading…</p> : <Transcript peer={peer} messages={messages} />}
-      <Composer onSend={send} />
+      <Composer onSend={async body => { await send(body) }} />
       <details class="chat-search">
         <summary>Search all messages</summary>
         <SearchMessages services={services} historyVersion={historyVersion} />

@@ -4,8 +4,9 @@
 import { useEffect, useState } from 'preact/hooks'
 import type { CallOutcome, CallRecord } from '../../../store/history-api.ts'
 import { formatDuration, formatWhen } from '../../format.ts'
+import { TrustBadge } from '../../TrustBadge.tsx'
 import { Icon } from '../../Icon.tsx'
-import type { AppActions } from '../App.tsx'
+import type { AppActions } from '../actions.ts'
 import { CALL_HISTORY_LIMIT } from '../constants.ts'
 import { chatHash } from '../links.ts'
 import type { AppServices } from '../services.ts'
@@ -46,6 +47,8 @@ export function HistoryScreen ({ services, historyVersion, actions }: { services
                 {c.outcome === 'answered' && c.durationMs > 0 ? ` · ${formatDuration(c.durationMs)}` : ''}
                 {' · '}<time dateTime={new Date(c.startedAt).toISOString()}>{formatWhen(c.startedAt)}</time>
               </span>
+              {/* the level at the time of the call, not today's */}
+              {c.trust !== undefined && <TrustBadge view={c.trust} aor={c.peer} class="compact" />}
             </span>
             <button type="button" class="btn icon" aria-label={`Dial ${c.peer} again`} title="Dial again" onClick={() => { actions.dial(c.peer) }}><Icon name="phone" /></button>
           </li>

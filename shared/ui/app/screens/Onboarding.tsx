@@ -1,20 +1,25 @@
 /**
  * First start: create an identity for an email address, link this browser to
  * an identity on another device (pairing link), or restore one from a backup
- * file made on another device.
+ * file made on another device. The last step, right after creating an
+ * identity (OnboardingVerify, shown by App on the home screen so the app is
+ * already usable): verify the address with a CA of the connected supernodes,
+ * the same flow as Settings → Verify my email address. Skippable.
  */
 import { useState } from 'preact/hooks'
 import { normalizeAor } from '../../../identity/index.ts'
 import { errorMessage } from '../../messages.ts'
-import type { AppActions } from '../App.tsx'
+import type { AppActions } from '../actions.ts'
 import type { AppServices, Me } from '../services.ts'
 import { RestoreForm } from '../components/RestoreForm.tsx'
 import { LinkDeviceForm } from '../components/Devices.tsx'
+import { EmailVerificationSection } from './VerifyEmail.tsx'
 
 export interface OnboardingProps {
   services: AppServices
   actions: AppActions
-  onDone: (me: Me) => void
+  /** `created`: a new identity (self-issued): the verification step follows */
+  onDone: (me: Me, created?: boolean) => void
 }
 
 export function Onboarding ({ services, actions, onDone }: OnboardingProps) {
@@ -36,7 +41,7 @@ export function Onboarding ({ services, actions, onDone }: OnboardingProps) {
     setProblem(undefined)
     setBusy(true)
     services.createIdentity(aor, name.trim() !== '' ? name : aor.split('@')[0] as string)
-      .then(onDone, (err: unknown) => { setProblem(errorMessage(err)) })
+      .then(me => { onDone(me, true) }, (err: unknown) => { setProblem(errorMessage(err)) })
       .finally(() => { setBusy(false) })
   }
 
@@ -67,6 +72,27 @@ export function Onboarding ({ services, actions, onDone }: OnboardingProps) {
         <summary>Restore from backup</summary>
         <RestoreForm services={services} onRestored={onDone} actions={actions} allowReplace={false} />
       </details>
+    </section>
+  )
+}
+
+/**
+ * Onboarding's last step: a new identity's certificate is self-issued, so
+ * everyone it calls sees "Not verified — anyone can claim this address".
+ * Offers the supernodes' CA (with `npm start`: the local CA, whose code is
+ * printed in its console): one click, one code. Skippable.
+ */
+export function OnboardingVerify ({ services, me, onClose }: { services: AppServices, me: Me | undefined, onClose: () => void }) {
+  return (
+    <section class="onboarding-verify stack" aria-labelledby="onboarding-verify-title">
+      <h2 id="onboarding-verify-title">One more step: verify your address</h2>
+      <p>
+        Your identity is ready, but for now it is only your word: people you call see
+        “Not verified — anyone can claim this address”. A certificate authority on your supernode can
+        confirm {me?.email ?? 'your address'} by mailing you a code.
+      </p>
+      <EmailVerificationSection services={services} me={me} />
+      <button type="button" class="btn secondary" onClick={onClose}>Skip for now</button>
     </section>
   )
 }

@@ -10,7 +10,8 @@ import { matchSafetyQr } from '../../../identity/index.ts'
 import type { SafetyNumber } from '../../../identity/index.ts'
 import { QrCode } from '../../QrCode.tsx'
 import { TrustBanner } from '../../TrustBanner.tsx'
-import type { AppActions } from '../App.tsx'
+import { TrustBadge } from '../../TrustBadge.tsx'
+import type { AppActions } from '../actions.ts'
 import { useContactTrust } from '../components/ContactTrust.tsx'
 import { chatHash } from '../links.ts'
 import type { AppServices } from '../services.ts'
@@ -73,11 +74,9 @@ export function SafetyScreen ({ services, peer, actions }: { services: AppServic
           onError={err => { actions.showError(err, { address: peer }) }} />
       )}
       <p class="safety-status" aria-live="polite">
-        {trust.status === 'verified'
-          ? <span class="badge verified-contact">✓ Verified contact</span>
-          : trust.status === 'changed'
-            ? 'The number below is for the new key.'
-            : 'Not verified yet.'}
+        {trust.status === 'changed'
+          ? 'The number below is for the new key.'
+          : <TrustBadge view={trust.level} aor={peer} />}
       </p>
       {number === undefined
         ? <p class={looked.error !== undefined ? 'problem' : 'loading'}>{looked.error ?? 'Computing…'}</p>

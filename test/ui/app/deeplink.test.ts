@@ -4,8 +4,8 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { deepLinkHash, parseDeepLink } from '../../shared/ui/app/deeplink.ts'
-import type { DeepLink } from '../../shared/ui/app/deeplink.ts'
+import { deepLinkHash, parseDeepLink } from '../../../shared/ui/app/deeplink.ts'
+import type { DeepLink } from '../../../shared/ui/app/deeplink.ts'
 
 describe('parseDeepLink', () => {
   const cases: Array<[string, DeepLink]> = [

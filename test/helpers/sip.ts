@@ -8,8 +8,8 @@ import type { Overlay } from '../../shared/overlay/index.ts'
 import { encodeFrame, FrameDecoder, phone, SIP_PROTOCOL } from '../../shared/sip/index.ts'
 import type { MediaAdapter, PeerlinePhone, PhoneInit } from '../../shared/sip/index.ts'
 import type { StoredIdentity } from '../../shared/identity/index.ts'
-import { newIdentity, startDevice } from '../helpers/overlay.ts'
-import { eventually } from '../helpers/supernode-process.ts'
+import { newIdentity, relayReserved, startDevice } from './overlay.ts'
+import { eventually } from './eventually.ts'
 
 export interface Device {
   overlay: Overlay
@@ -21,7 +21,7 @@ export interface Device {
 export async function startPhoneDevice (email: string, bootstrap: string[], init: Partial<PhoneInit> = {}, media?: MediaAdapter): Promise<Device> {
   const identity = init.identity ?? await newIdentity(email)
   const overlay = await startDevice(email, bootstrap, { identity })
-  await eventually(() => overlay.node.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit')), { timeoutMs: 20_000, what: `${email} relay reservation` })
+  await relayReserved(overlay, { what: `${email} relay reservation` })
   await overlay.publish({ signal: AbortSignal.timeout(10_000) })
   const p = phone({ ...init, identity }, { overlay, ...(media != null ? { media } : {}) })
   await p.start()

@@ -5,13 +5,13 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { identityStore, openTrustStore } from '../../shared/identity/index.ts'
-import type { TrustStorage } from '../../shared/identity/index.ts'
-import type { HistoryStore } from '../../shared/store/history-api.ts'
-import { memoryStorage } from '../../shared/store/kv.ts'
-import { EmailVerification } from '../../shared/ui/app/email-verification.ts'
-import type { PendingVerification } from '../../shared/ui/app/email-verification.ts'
-import { SETTING_CA_PENDING } from '../../shared/ui/app/constants.ts'
+import { identityStore, openTrustStore } from '../../../shared/identity/index.ts'
+import type { TrustStorage } from '../../../shared/identity/index.ts'
+import type { HistoryStore } from '../../../shared/store/history-api.ts'
+import { memoryStorage } from '../../../shared/store/kv.ts'
+import { EmailVerification } from '../../../shared/ui/app/email-verification.ts'
+import type { PendingVerification } from '../../../shared/ui/app/email-verification.ts'
+import { SETTING_CA_PENDING } from '../../../shared/ui/app/constants.ts'
 
 /** The settings part of a HistoryStore, in memory (all EmailVerification uses). */
 function settingsOnly (): { history: HistoryStore, settings: Map<string, unknown> } {

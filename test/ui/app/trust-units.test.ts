@@ -4,11 +4,11 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { generateIdentityKey, KeyChangedError, openTrustStore, safetyNumber, toBase64Url } from '../../shared/identity/index.ts'
-import type { Phone, RemoteParty } from '../../shared/sip/api.ts'
-import { memoryStorage } from '../../shared/store/kv.ts'
-import { errorMessage } from '../../shared/ui/messages.ts'
-import { KeyWatch } from '../../shared/ui/app/trust.ts'
+import { generateIdentityKey, KeyChangedError, openTrustStore, safetyNumber, toBase64Url } from '../../../shared/identity/index.ts'
+import type { Phone, RemoteParty } from '../../../shared/sip/api.ts'
+import { memoryStorage } from '../../../shared/store/kv.ts'
+import { errorMessage } from '../../../shared/ui/messages.ts'
+import { KeyWatch } from '../../../shared/ui/app/trust.ts'
 
 const key = (): string => toBase64Url(generateIdentityKey().publicKey)
 
@@ -41,7 +41,7 @@ describe('KeyWatch (PWA)', () => {
     const phone = new EventTarget()
     watch.watchPhone(phone as unknown as Phone)
     const incoming = (aor: string, trust: RemoteParty['trust'], identityKey: string): void => {
-      const remote: RemoteParty = { aor, displayName: '', verified: true, identityKey, ...(trust !== undefined ? { trust } : {}) }
+      const remote: RemoteParty = { aor, displayName: '', authenticated: true, identityKey, ...(trust !== undefined ? { trust } : {}) }
       phone.dispatchEvent(new CustomEvent('message:incoming', { detail: { id: 'm', from: remote, body: 'hi', contentType: 'text/plain', receivedAt: Date.now() } }))
     }
     const pinned = key()

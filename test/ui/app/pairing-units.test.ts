@@ -4,8 +4,8 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseDeepLink } from '../../shared/ui/app/deeplink.ts'
-import { pairOffer, pairThen } from '../../shared/ui/app/pairing.ts'
+import { parseDeepLink } from '../../../shared/ui/app/deeplink.ts'
+import { pairOffer, pairThen } from '../../../shared/ui/app/pairing.ts'
 
 describe('#/pair/ deep links', () => {
   it('routes to pairing with the offer and an optional follow-up', () => {
