@@ -1,4 +1,8 @@
 /**
+ * Size: a facade on purpose. Publishing (publisher.ts), finding claims (claim-finder.ts), others' rosters
+ * (roster-book.ts), the own roster (own-devices.ts) and pairing are components; what stays
+ * here is start/stop and the wiring between them and libp2p.
+ *
  * The overlay: a device's view of Peerline's DHT location service.
  *
  * ```ts

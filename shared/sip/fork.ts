@@ -1,4 +1,7 @@
 /**
+ * Size: one file on purpose. Fork and Branch share one state table and one
+ * transition(); splitting them would split the table.
+ *
  * The forking proxy's transactions (RFC 3261 §16.7): one Fork per request
  * JsSIP sent to an address, one Branch per device of that address.
  *

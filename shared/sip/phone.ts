@@ -1,4 +1,8 @@
 /**
+ * Size: one file on purpose. It is the JsSIP user agent's one lifecycle
+ * (start, stop, incoming and outgoing calls and messages)
+ * and the mapping of JsSIP's events to api.ts.
+ *
  * The phone: one JsSIP user agent on Peerline's overlay.
  *
  * ```ts

@@ -1,4 +1,8 @@
 /**
+ * Size: a facade on purpose. Links (links.ts), forking (fork.ts) and standing
+ * (standing.ts) are components; what stays here is JsSIP's Socket and routing
+ * each message to one of them.
+ *
  * SIP over libp2p streams: JsSIP's Socket, implemented as a small local
  * P2P-SIP proxy (RFC 3261 §16) in front of the overlay.
  *

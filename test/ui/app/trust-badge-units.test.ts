@@ -10,11 +10,11 @@ import assert from 'node:assert/strict'
 import { readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { generateIdentityKey, issueCaCertificate, openTrustStore, toBase64Url } from '../../shared/identity/index.ts'
-import { memoryStorage } from '../../shared/store/kv.ts'
-import type { TrustSnapshot } from '../../shared/store/history-api.ts'
-import { isVerifiedSnapshot, partyTrust, TRUST_TEXT, trustLabel } from '../../shared/ui/trust-text.ts'
-import { loadComponents, renderNode } from '../helpers/render.ts'
+import { generateIdentityKey, issueCaCertificate, openTrustStore, toBase64Url } from '../../../shared/identity/index.ts'
+import { memoryStorage } from '../../../shared/store/kv.ts'
+import type { TrustSnapshot } from '../../../shared/store/history-api.ts'
+import { isVerifiedSnapshot, partyTrust, TRUST_TEXT, trustLabel } from '../../../shared/ui/trust-text.ts'
+import { loadComponents, renderNode } from '../../helpers/render.ts'
 
 const AOR = 'bob@example.org'
 const NOT_VERIFIED = 'Not verified — anyone can claim this address'
@@ -95,7 +95,7 @@ describe('trust vocabulary (shared/ui)', () => {
   })
 
   it('the extension and Thunderbird pages show trust through the shared component only', async () => {
-    const root = fileURLToPath(new URL('../../', import.meta.url))
+    const root = fileURLToPath(new URL('../../../', import.meta.url))
     const read = async (p: string): Promise<string> => await readFile(join(root, p), 'utf8')
     // the Chromium/Firefox call window renders the shared ringing and call screens with the device's trust store
     const callWindow = await read('extension/pages/call.tsx')

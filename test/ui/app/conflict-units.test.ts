@@ -9,14 +9,14 @@
  */
 import { before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { fingerprint, fromBase64Url, generateIdentityKey, openTrustStore, safetyNumber, toBase64Url } from '../../shared/identity/index.ts'
-import type { StoredIdentity, TrustLevel } from '../../shared/identity/index.ts'
-import type { LocationRecord, Overlay } from '../../shared/overlay/index.ts'
-import { SipTransport } from '../../shared/sip/transport.ts'
-import { memoryStorage } from '../../shared/store/kv.ts'
-import { chooseClaim, claimRows, conflictOf, CONFLICT_TEXT } from '../../shared/ui/app/conflicts.ts'
-import { errorMessage } from '../../shared/ui/messages.ts'
-import { loadComponents, renderNode } from '../helpers/render.ts'
+import { fingerprint, fromBase64Url, generateIdentityKey, openTrustStore, safetyNumber, toBase64Url } from '../../../shared/identity/index.ts'
+import type { StoredIdentity, TrustLevel } from '../../../shared/identity/index.ts'
+import type { LocationRecord, Overlay } from '../../../shared/overlay/index.ts'
+import { SipTransport } from '../../../shared/sip/transport.ts'
+import { memoryStorage } from '../../../shared/store/kv.ts'
+import { chooseClaim, claimRows, conflictOf, CONFLICT_TEXT } from '../../../shared/ui/app/conflicts.ts'
+import { errorMessage } from '../../../shared/ui/messages.ts'
+import { loadComponents, renderNode } from '../../helpers/render.ts'
 
 const AOR = 'bob@example.org'
 const ME = { aor: 'alice@example.org', key: toBase64Url(generateIdentityKey().publicKey) }
