@@ -35,7 +35,8 @@
  * Thunderbird hooks (owned by the Thunderbird add-on work): the background
  * entry is extension/thunderbird/background.ts; every
  * extension/thunderbird/pages/*.ts(x) becomes <name>.js at the add-on root;
- * every file of extension/thunderbird/static/ is copied to the root.
+ * every file of extension/thunderbird/static/ is copied to the root; the app
+ * pages' HTML (buddies.html, chat.html like popup.html) is written by appPageHtml.
  *
  * web-ext lint on the Thunderbird folder: addons-linter validates against
  * Firefox's schema, so Thunderbird-only manifest keys and permissions
@@ -77,6 +78,34 @@ const TARGET = ['chrome120', 'firefox128']
 const ICON_SIZES = [16, 32, 48, 96, 128]
 /** Thunderbird's first MV3 ESR. */
 const THUNDERBIRD_MIN_VERSION = '128.0'
+/**
+ * The app pages: one bundle each and the same HTML shell, written by the
+ * build (page name → the body's class). Thunderbird's chat and buddy list are
+ * popup-sized; offscreen.html, keepalive.html and Thunderbird's static pages
+ * are not app pages and are copied as they are.
+ */
+const APP_PAGES: Record<string, string> = { popup: 'ext-popup', call: 'ext-call', options: 'ext-options' }
+const THUNDERBIRD_APP_PAGES: Record<string, string> = { buddies: 'ext-popup', chat: 'ext-popup' }
+
+/** The HTML of an app page: the stylesheets, a boot line until its script has drawn, the script. */
+function appPageHtml (name: string, bodyClass: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Peerline</title>
+  <link rel="stylesheet" href="app.css">
+  <link rel="stylesheet" href="extension.css">
+</head>
+<body class="${bodyClass}">
+  <div id="app"><p class="boot">Starting Peerline…</p></div>
+  <script src="${name}.js"></script>
+</body>
+</html>
+`
+}
+
 const THUNDERBIRD_PERMISSIONS = ['addressBooks', 'messagesRead', 'accountsRead']
 
 export interface ExtensionBuildOptions {
@@ -228,9 +257,9 @@ async function buildTarget (target: ExtensionTarget, dir: string, version: strin
   await writeExtensionIcons(join(dir, 'icons'))
   await bundling
 
-  for (const page of ['popup.html', 'call.html', 'options.html', 'extension.css']) {
-    await cp(join(EXT, 'pages', page), join(dir, page))
-  }
+  const pages = { ...APP_PAGES, ...(target === 'thunderbird' ? THUNDERBIRD_APP_PAGES : {}) }
+  for (const [name, bodyClass] of Object.entries(pages)) await writeFile(join(dir, `${name}.html`), appPageHtml(name, bodyClass))
+  await cp(join(EXT, 'pages', 'extension.css'), join(dir, 'extension.css'))
   await cp(join(ROOT, 'pwa', 'public', 'app.css'), join(dir, 'app.css'))
   if (target === 'chromium') await cp(join(EXT, 'chromium', 'offscreen.html'), join(dir, 'offscreen.html'))
   else await cp(join(EXT, 'core', 'keepalive.html'), join(dir, 'keepalive.html'))
