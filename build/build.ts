@@ -3,8 +3,8 @@
  * `node build/build.ts` or `npm run build`; `npm start` calls buildPwa().
  *
  * Steps: bundle the app (pwa/src/main.tsx, or main.ts), copy pwa/public, draw
- * the icons (build/icons.ts), make sure index.html carries the install tags
- * (pwa/public/head-snippet.html), write version.json, then list every shell
+ * the icons (build/icons.ts; pwa/public/index.html carries the install tags),
+ * write version.json, then list every shell
  * file with a content hash and bundle the service worker (pwa/sw/sw.ts) with
  * that precache list injected.
  */
@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
-import { basename, join, relative, sep } from 'node:path'
+import { join, relative, sep } from 'node:path'
 import * as esbuild from 'esbuild'
 import { writeIcons } from './icons.ts'
 
@@ -33,8 +33,6 @@ export interface BuildOptions {
 /** One entry of the service worker's precache list (Workbox's PrecacheEntry). */
 export interface PrecacheEntry { url: string, revision: string }
 
-/** Files in pwa/public that are not part of the served app. */
-const NOT_SHIPPED = new Set(['head-snippet.html'])
 /** Built files the service worker does not precache (itself, source maps). */
 const NOT_PRECACHED = (file: string): boolean => file.endsWith('.map') || file === 'sw.js'
 
@@ -47,20 +45,6 @@ function appEntry (): string {
 
 async function packageVersion (): Promise<string> {
   return (JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
-}
-
-/**
- * Adds the install tags of head-snippet.html that index.html lacks (matched by
- * their rel= or name=), just before </head>. A no-op once index.html has them.
- */
-export function addHeadTags (html: string, snippet: string): string {
-  const tags = snippet.split('\n').map(l => l.trim()).filter(l => l.startsWith('<link') || l.startsWith('<meta'))
-  const missing = tags.filter(tag => {
-    const key = /\b(?:rel|name)="[^"]+"/.exec(tag)?.[0]
-    return key == null || !html.includes(key)
-  })
-  if (missing.length === 0 || !html.includes('</head>')) return html
-  return html.replace('</head>', `  ${missing.join('\n  ')}\n</head>`)
 }
 
 async function listFiles (dir: string): Promise<string[]> {
@@ -105,13 +89,8 @@ export async function buildPwa (options: BuildOptions = {}): Promise<BuildResult
   // esbuild bundles in its own process meanwhile: the icons cost no extra time
   await new Promise(resolve => setImmediate(resolve))
   const [app] = await Promise.all([bundling, writeIcons(join(outDir, 'icons'), manifest.theme_color)])
-  await cp(publicDir, outDir, { recursive: true, filter: src => !NOT_SHIPPED.has(basename(src)) })
+  await cp(publicDir, outDir, { recursive: true })
 
-  const snippet = join(publicDir, 'head-snippet.html')
-  const index = join(outDir, 'index.html')
-  if (existsSync(snippet) && existsSync(index)) {
-    await writeFile(index, addHeadTags(await readFile(index, 'utf8'), await readFile(snippet, 'utf8')))
-  }
   await writeFile(join(outDir, 'version.json'), JSON.stringify({ version }) + '\n')
 
   const sw = await esbuild.build({

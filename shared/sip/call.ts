@@ -18,9 +18,11 @@
  */
 import { TypedEventEmitter } from 'main-event'
 import { reasonCause } from './message.ts'
+import { dispatchSafely, guarded } from '../util/events.ts'
 import { logger } from '../util/logger.ts'
 import { CALL_BACK_PHRASE, DEVICE_REVOKED_PHRASE, ICE_GATHERING_TIMEOUT_MS, NO_ANSWER_TIMEOUT_MS } from './constants.ts'
 import { CallFailedError, InvalidStateError } from './errors.ts'
+import { StateMachine } from './state-machine.ts'
 import type { Call, CallEnd, CallEndReason, CallEvents, CallState, CallTimings, MediaAdapter, RemoteParty } from './api.ts'
 
 const log = logger('sip:call')
@@ -45,24 +47,9 @@ export const CALL_TRANSITIONS: Readonly<Record<CallState, readonly CallState[]>>
  * `transition(to)` returns false for a move to the current state (a repeated
  * 180, a second 'confirmed'), throws InvalidStateError for an illegal one.
  */
-export class CallStateMachine {
-  private current: CallState
-
+export class CallStateMachine extends StateMachine<CallState> {
   constructor (initial: CallState) {
-    this.current = initial
-  }
-
-  get state (): CallState { return this.current }
-
-  can (to: CallState): boolean {
-    return CALL_TRANSITIONS[this.current].includes(to)
-  }
-
-  transition (to: CallState): boolean {
-    if (to === this.current) return false
-    if (!this.can(to)) throw new InvalidStateError(`A call cannot go from ${this.current} to ${to}`)
-    this.current = to
-    return true
+    super(CALL_TRANSITIONS, initial, 'call')
   }
 }
 
@@ -489,19 +476,11 @@ export class PeerlineCall extends TypedEventEmitter<CallEvents> implements Call 
 
   private emit<K extends keyof CallEvents> (type: K, detail: CallEvents[K]['detail']): void {
     // a throwing UI listener must not break the SIP state
-    try {
-      this.dispatchEvent(new CustomEvent(type, { detail }))
-    } catch (err) {
-      log.error('%s listener threw: %s', type, (err as Error).message)
-    }
+    dispatchSafely(this, type, detail, log)
   }
 
   private guard (what: string, fn: () => void): void {
-    try {
-      fn()
-    } catch (err) {
-      log.error('handling JsSIP %s failed: %s', what, (err as Error).stack ?? err)
-    }
+    guarded(log, `JsSIP ${what}`, fn)
   }
 
   private async waitFor (pred: (s: CallState) => boolean, ms: number): Promise<void> {

@@ -44,11 +44,14 @@ import { sleep, unrefTimer } from '../util/async.ts'
 import { backoff } from '../util/backoff.ts'
 import { logger } from '../util/logger.ts'
 import { DEVICE_DOMAIN, MESSAGE_SETTLE_MS, PROXY_TIMER_C_MS, PROXY_TIMER_F_MS } from './constants.ts'
-import { CallFailedError, InvalidStateError } from './errors.ts'
+import { CallFailedError } from './errors.ts'
 import type { SipLink } from './link.ts'
 import { buildAckAndBye, buildCancel, buildNon2xxAck, buildResponse, parseSipMessage } from './message.ts'
 import type { SipMessage } from './message.ts'
 import { describe, sanitize } from './routing.ts'
+import { StateMachine } from './state-machine.ts'
+
+export { StateMachine } from './state-machine.ts'
 
 // the transport's scope still: PEERLINE_DEBUG=sip:transport shows the whole proxy
 const log = logger('sip:transport')
@@ -94,38 +97,6 @@ export const BRANCH_TRANSITIONS: Readonly<Record<BranchState, readonly BranchSta
   cancelling: ['answered', 'final'],
   answered: [],
   final: []
-}
-
-/**
- * A state machine over one of the tables above (unit-testable on its own).
- * `transition(to)` returns false for a move to the current state (a second
- * 180), throws InvalidStateError for an illegal one.
- *
- * @example const m = new StateMachine(FORK_TRANSITIONS, 'routing', 'fork'); m.transition('trying')
- */
-export class StateMachine<S extends string> {
-  private readonly table: Readonly<Record<S, readonly S[]>>
-  private readonly what: string
-  private current: S
-
-  constructor (table: Readonly<Record<S, readonly S[]>>, initial: S, what: string) {
-    this.table = table
-    this.current = initial
-    this.what = what
-  }
-
-  get state (): S { return this.current }
-
-  can (to: S): boolean {
-    return this.table[this.current].includes(to)
-  }
-
-  transition (to: S): boolean {
-    if (to === this.current) return false
-    if (!this.can(to)) throw new InvalidStateError(`A ${this.what} cannot go from ${this.current} to ${to}`)
-    this.current = to
-    return true
-  }
 }
 
 export interface ForkOutcome {

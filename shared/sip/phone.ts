@@ -24,6 +24,7 @@ import { KeyChangedError, normalizeAor } from '../identity/index.ts'
 import type { StoredIdentity, TrustLevel, TrustStore } from '../identity/index.ts'
 import type { Overlay } from '../overlay/index.ts'
 import { raceSignal, sleep } from '../util/async.ts'
+import { dispatchSafely, guarded } from '../util/events.ts'
 import { logger } from '../util/logger.ts'
 import { PeerlineCall } from './call.ts'
 import type { SessionLike } from './call.ts'
@@ -420,19 +421,11 @@ export class PeerlinePhone extends TypedEventEmitter<PhoneEvents> implements Pho
   }
 
   private emit<K extends keyof PhoneEvents> (type: K, detail: PhoneEvents[K]['detail']): void {
-    try {
-      this.dispatchEvent(new CustomEvent(type, { detail }))
-    } catch (err) {
-      log.error('%s listener threw: %s', type, (err as Error).message)
-    }
+    dispatchSafely(this, type, detail, log)
   }
 
   private guard (what: string, fn: () => void): void {
-    try {
-      fn()
-    } catch (err) {
-      log.error('handling %s failed: %s', what, (err as Error).stack ?? err)
-    }
+    guarded(log, what, fn)
   }
 }
 

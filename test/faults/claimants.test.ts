@@ -8,7 +8,6 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { multiaddr } from '@multiformats/multiaddr'
 import {
   createDeviceRoster, fromBase64Url, generateIdentityKey, issueIdentityCertificate, openTrustStore
 } from '../../shared/identity/index.ts'
@@ -16,7 +15,7 @@ import type { IdentityKeyPair, StoredIdentity } from '../../shared/identity/inde
 import { createLocationRecord, encodeLocationRecord, locationKey, MAX_CA_CLAIMS, MAX_CLAIMS, MAX_SELF_ISSUED_CLAIMS } from '../../shared/overlay/index.ts'
 import type { Overlay } from '../../shared/overlay/index.ts'
 import { memoryStorage } from '../../shared/store/kv.ts'
-import { newIdentity, startDevice, startHostilePeer } from '../helpers/overlay.ts'
+import { newIdentity, startDevice, joinHostileClients } from '../helpers/overlay.ts'
 import { spawnSupernode } from '../helpers/supernode-process.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
 
@@ -56,15 +55,7 @@ describe('many identities claim one address', { timeout: 240_000 }, () => {
     await bob.publish({ signal: AbortSignal.timeout(10_000) })
     const before = await sn.health({ gc: true })
 
-    // libp2p accepts at most a few new connections per second from one host: the attackers join one after the other
-    const attackers = []
-    for (let a = 0; a < ATTACKERS; a++) {
-      const attacker = await startHostilePeer('client')
-      await attacker.start()
-      await attacker.dial(multiaddr(sn.addr))
-      attackers.push(attacker)
-      await new Promise(resolve => setTimeout(resolve, 250))
-    }
+    const attackers = await joinHostileClients(ATTACKERS, sn.addr)
     let offered = 0
     let selfIssued = 0
     await Promise.all(attackers.map(async (attacker, a) => {

@@ -13,7 +13,7 @@ import {
   RELAY_RATE_BURST, RELAY_RATE_PER_SECOND
 } from '../../shared/overlay/index.ts'
 import type { LocationRecord, Overlay } from '../../shared/overlay/index.ts'
-import { startDevice, startHostilePeer } from '../helpers/overlay.ts'
+import { startDevice, joinHostileClients, startHostilePeer } from '../helpers/overlay.ts'
 import { spawnSupernode } from '../helpers/supernode-process.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
 
@@ -147,16 +147,7 @@ describe('supernode under abuse', { timeout: 180_000 }, () => {
       if (kind === 'wrongEmail') return [locationKey(aor), encodeLocationRecord(signObject(mallory.privateKey, { ...unsigned, aor }) as LocationRecord)]
       return [locationKey('mallory@example.org'), encodeLocationRecord(signObject(mallory.privateKey, { ...unsigned, pad: 'x'.repeat(MAX_RECORD_BYTES) }) as unknown as LocationRecord)]
     }
-    // libp2p accepts at most 5 new connections per second from one host:
-    // the attackers (all on 127.0.0.1 here) join one after the other
-    const attackers = []
-    for (let a = 0; a < ATTACKERS; a++) {
-      const attacker = await startHostilePeer('client')
-      await attacker.start()
-      await attacker.dial(multiaddr(sn.addr))
-      attackers.push(attacker)
-      await new Promise(resolve => setTimeout(resolve, 250))
-    }
+    const attackers = await joinHostileClients(ATTACKERS, sn.addr)
     // three rounds: memory may grow with the first (connections, V8 heap) but
     // must not keep growing with the number of hostile records
     const ROUNDS = 3

@@ -81,3 +81,20 @@ export async function startHostilePeer (mode: 'client' | 'server', datastore?: D
 export async function dialAll (node: Libp2p, addrs: string[]): Promise<void> {
   await Promise.all(addrs.map(async a => node.dial(multiaddr(a), { signal: AbortSignal.timeout(5_000) })))
 }
+
+/**
+ * `count` hostile clients (startHostilePeer) connected to the supernode at
+ * `addr`. libp2p accepts at most a few new connections per second from one
+ * host, and every attacker here is on 127.0.0.1: they join one after the other.
+ */
+export async function joinHostileClients (count: number, addr: string): Promise<Array<Libp2p<{ dht: KadDHT }>>> {
+  const attackers = []
+  for (let a = 0; a < count; a++) {
+    const attacker = await startHostilePeer('client')
+    await attacker.start()
+    await attacker.dial(multiaddr(addr))
+    attackers.push(attacker)
+    await new Promise(resolve => setTimeout(resolve, 250))
+  }
+  return attackers
+}

@@ -11,6 +11,7 @@ import type { BrowserContext, Page } from 'playwright-core'
 import { buildPwa } from '../../build/build.ts'
 import { startSupernode } from '../../supernode/supernode.ts'
 import type { Supernode } from '../../supernode/supernode.ts'
+import type { CaInit } from '../../supernode/ca.ts'
 import { serveApp } from '../../supernode/web.ts'
 import type { WebServer } from '../../supernode/web.ts'
 import { launchProfile } from './browser.ts'
@@ -19,19 +20,30 @@ import { eventually } from './eventually.ts'
 /** One simulated person: their Chromium profile (and its directory), its page, and the page's uncaught errors. */
 export interface Person { context: BrowserContext, page: Page, errors: string[], dir: string }
 
+/** The name of servePwa's CA. */
+export const TEST_CA_NAME = 'Test Mail CA'
+
 export interface ServedPwa { sn: Supernode, web: WebServer, outDir: string }
 
 /**
  * Builds the PWA (unminified) into a fresh temporary directory named
  * `<prefix>…`, starts a supernode on a loopback WebSocket and serves the app
  * configured with it. The build directory is pushed to `dirs` for the
- * caller to remove; if serving fails the supernode is stopped again.
+ * caller to remove; if serving fails the supernode is stopped again. With
+ * `caSmtpUrl` the supernode runs an email-verifying CA named TEST_CA_NAME.
  */
-export async function servePwa (prefix: string, dirs: string[]): Promise<ServedPwa> {
+export async function servePwa (prefix: string, dirs: string[], options: { caSmtpUrl?: string } = {}): Promise<ServedPwa> {
   const outDir = await mkdtemp(join(tmpdir(), prefix))
   dirs.push(outDir)
   const built = await buildPwa({ minify: false, outDir })
-  const sn = await startSupernode({ listen: ['/ip4/127.0.0.1/tcp/0/ws'], health: null })
+  let ca: CaInit | undefined
+  if (options.caSmtpUrl !== undefined) {
+    // an email-verifying CA on the supernode, mailing its codes to that (test) SMTP server
+    const keyDir = await mkdtemp(join(tmpdir(), `${prefix}ca-`))
+    dirs.push(keyDir)
+    ca = { keyFile: join(keyDir, 'ca-key.json'), name: TEST_CA_NAME, smtp: options.caSmtpUrl, from: 'Peerline CA <ca@example.test>', linkBase: 'http://app.example.test/' }
+  }
+  const sn = await startSupernode({ listen: ['/ip4/127.0.0.1/tcp/0/ws'], health: null, ...(ca !== undefined ? { ca } : {}) })
   try {
     const web = await serveApp({ root: built.outDir, host: '127.0.0.1', port: 0, config: () => ({ supernodes: sn.addrs }), health: sn.health })
     return { sn, web, outDir }
@@ -92,6 +104,37 @@ export async function onboard (p: Page, email: string, name: string, timeoutMs: 
   // before trusting "Online" (the old session may still say so for a moment)
   await p.locator('.me').filter({ hasText: email.toLowerCase() }).waitFor({ timeout: timeoutMs })
   await p.getByRole('status').filter({ hasText: /^Online/ }).waitFor({ timeout: timeoutMs })
+}
+
+/** Moves the page to an app route (`#/chat/bob@example.org`) as a link would. */
+export async function goTo (p: Page, hash: string): Promise<void> {
+  await p.evaluate(h => { location.hash = h }, hash)
+}
+
+/** Dials `to` from the home screen's "Call or message" box, as a person would. */
+export async function dial (from: Page, to: string): Promise<void> {
+  await goTo(from, '#/')
+  await from.getByRole('textbox', { name: 'Call or message' }).fill(to)
+  await from.getByRole('button', { name: 'Call', exact: true }).click()
+}
+
+/**
+ * Waits for the ringing screen on `at` for a call from `from`, reads its trust
+ * badge (text, and whether it has the success style) and declines the call.
+ * When it does not ring, the error says what the caller's page shows.
+ */
+export async function ringingBadge (at: Page, from: string, caller: Page, timeoutMs: number): Promise<{ text: string, success: boolean, all: string }> {
+  const ringing = at.getByRole('dialog', { name: from })
+  await ringing.waitFor({ timeout: timeoutMs }).catch(async (err: unknown) => {
+    const said = await caller.getByRole('alert').allInnerTexts().catch(() => [])
+    throw new Error(`${(err as Error).message}; the caller's page says: ${JSON.stringify(said)}`)
+  })
+  const text = (await ringing.locator('.badge.trust').innerText()).trim()
+  const success = await ringing.locator('.badge.trust-success').count() > 0
+  const all = await ringing.innerText()
+  await at.getByRole('button', { name: 'Decline' }).click()
+  await ringing.waitFor({ state: 'detached', timeout: 10_000 })
+  return { text, success, all }
 }
 
 /**

@@ -12,7 +12,7 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Page } from 'playwright-core'
-import { onboard, openPerson, servePwa, stopPwa } from '../helpers/pwa.ts'
+import { dial, goTo, onboard, openPerson, ringingBadge, servePwa, stopPwa } from '../helpers/pwa.ts'
 import type { Person, ServedPwa } from '../helpers/pwa.ts'
 
 const ONLINE_TIMEOUT = 30_000
@@ -32,29 +32,10 @@ describe('PWA: an impostor claiming bob@example.org (Chromium, two self-issued k
   let malloryKey: string
 
   const open = async (): Promise<Person> => await openPerson(served.web.url, { prefix: 'peerline-impostor-profile-', dirs, people })
-  const go = async (p: Page, hash: string): Promise<void> => { await p.evaluate(h => { location.hash = h }, hash) }
   const identityKey = async (p: Page): Promise<string> => await p.evaluate(() => (globalThis as any).peerline.overlay.identity.publicKey as string)
   const skipCaStep = async (p: Page): Promise<void> => {
     const step = p.getByRole('region', { name: 'One more step: verify your address' })
     if (await step.count() > 0) await step.getByRole('button', { name: 'Skip for now' }).click()
-  }
-
-  async function dial (from: Page, to: string): Promise<void> {
-    await go(from, '#/')
-    await from.getByRole('textbox', { name: 'Call or message' }).fill(to)
-    await from.getByRole('button', { name: 'Call', exact: true }).click()
-  }
-
-  /** The trust badge of the ringing screen on `at` for a call from `from`; the call is declined. */
-  async function ringingBadge (at: Page, from: string): Promise<{ text: string, success: boolean, all: string }> {
-    const ringing = at.getByRole('dialog', { name: from })
-    await ringing.waitFor({ timeout: CALL_TIMEOUT })
-    const text = (await ringing.locator('.badge.trust').innerText()).trim()
-    const success = await ringing.locator('.badge.trust-success').count() > 0
-    const all = await ringing.innerText()
-    await at.getByRole('button', { name: 'Decline' }).click()
-    await ringing.waitFor({ state: 'detached', timeout: 10_000 })
-    return { text, success, all }
   }
 
   before(async () => {
@@ -114,16 +95,16 @@ describe('PWA: an impostor claiming bob@example.org (Chromium, two self-issued k
 
   it('calls and messages from the impostor are "Not verified" for someone who met neither key, never ✓', async () => {
     await dial(mallory.page, 'dave@example.org')
-    const ring = await ringingBadge(dave.page, BOB)
+    const ring = await ringingBadge(dave.page, BOB, mallory.page, CALL_TIMEOUT)
     assert.equal(ring.text, `⚠ ${NOT_VERIFIED}`)
     assert.equal(ring.success, false)
     assert.doesNotMatch(ring.all, /✓|Verified by|Verified contact/)
 
-    await go(mallory.page, '#/chat/dave@example.org')
+    await goTo(mallory.page, '#/chat/dave@example.org')
     await mallory.page.getByRole('textbox', { name: 'Message' }).fill('this is bob, honest')
     await mallory.page.getByRole('button', { name: 'Send' }).click()
     await mallory.page.locator('.msg.out[data-status="sent"]').waitFor({ timeout: CALL_TIMEOUT })
-    await go(dave.page, `#/chat/${BOB}`)
+    await goTo(dave.page, `#/chat/${BOB}`)
     const msg = dave.page.locator('.msg.in').filter({ hasText: 'this is bob, honest' })
     await msg.waitFor({ timeout: CALL_TIMEOUT })
     assert.match(await msg.locator('.badge.trust').innerText(), /Not verified — anyone can claim this address/)
@@ -133,7 +114,7 @@ describe('PWA: an impostor claiming bob@example.org (Chromium, two self-issued k
 
   it('to the caller who chose Bob\'s key, the impostor\'s call says "Key changed", not Bob', async () => {
     await dial(mallory.page, 'carol@example.org')
-    const ring = await ringingBadge(carol.page, BOB)
+    const ring = await ringingBadge(carol.page, BOB, mallory.page, CALL_TIMEOUT)
     assert.match(ring.text, /Key changed: this is not the key you had for bob@example\.org/)
     assert.equal(ring.success, false)
   })

@@ -12,17 +12,11 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type { Page } from 'playwright-core'
-import { buildPwa } from '../../build/build.ts'
 import { findCaCode } from '../../shared/identity/index.ts'
-import { startSupernode } from '../../supernode/supernode.ts'
 import type { Supernode } from '../../supernode/supernode.ts'
-import { serveApp } from '../../supernode/web.ts'
 import type { WebServer } from '../../supernode/web.ts'
-import { onboard, openPerson, stopPwa } from '../helpers/pwa.ts'
+import { dial, goTo, onboard, openPerson, ringingBadge, servePwa, stopPwa, TEST_CA_NAME } from '../helpers/pwa.ts'
 import type { Person } from '../helpers/pwa.ts'
 import { startSmtpServer } from '../helpers/smtp.ts'
 import type { TestSmtpServer } from '../helpers/smtp.ts'
@@ -42,44 +36,12 @@ describe('PWA trust levels: not verified, verified by a CA, verified contact (Ch
   let carol: Person
 
   const open = async (): Promise<Person> => await openPerson(web.url, { prefix: 'peerline-levels-profile-', dirs, people })
-  const go = async (p: Page, hash: string): Promise<void> => { await p.evaluate(h => { location.hash = h }, hash) }
   const online = async (p: Page): Promise<void> => { await p.getByRole('status').filter({ hasText: /^Online/ }).waitFor({ timeout: ONLINE_TIMEOUT }) }
-
-  async function dial (from: Page, to: string): Promise<void> {
-    await go(from, '#/')
-    await from.getByRole('textbox', { name: 'Call or message' }).fill(to)
-    await from.getByRole('button', { name: 'Call', exact: true }).click()
-  }
-
-  /** The ringing screen on `at` for a call from `from`: its trust badge's text and whether it looks like success; then declined. */
-  async function ringingBadge (at: Page, from: string, caller: Page): Promise<{ text: string, success: boolean, all: string }> {
-    const ringing = at.getByRole('dialog', { name: from })
-    await ringing.waitFor({ timeout: CALL_TIMEOUT }).catch(async (err: unknown) => {
-      // say why the call did not ring (the caller's alert), not just that it did not
-      const said = await caller.getByRole('alert').allInnerTexts().catch(() => [])
-      throw new Error(`${(err as Error).message}; the caller's page says: ${JSON.stringify(said)}`)
-    })
-    const badge = ringing.locator('.badge.trust')
-    const text = (await badge.innerText()).trim()
-    const success = await ringing.locator('.badge.trust-success').count() > 0
-    const all = await ringing.innerText()
-    await at.getByRole('button', { name: 'Decline' }).click()
-    await ringing.waitFor({ state: 'detached', timeout: 10_000 })
-    return { text, success, all }
-  }
+  const badgeOfCall = async (at: Page, from: string, caller: Page): ReturnType<typeof ringingBadge> => await ringingBadge(at, from, caller, CALL_TIMEOUT)
 
   before(async () => {
-    const outDir = await mkdtemp(join(tmpdir(), 'peerline-levels-build-'))
-    const keyDir = await mkdtemp(join(tmpdir(), 'peerline-levels-ca-'))
-    dirs.push(outDir, keyDir)
     smtp = await startSmtpServer()
-    const built = await buildPwa({ minify: false, outDir })
-    sn = await startSupernode({
-      listen: ['/ip4/127.0.0.1/tcp/0/ws'],
-      health: null,
-      ca: { keyFile: join(keyDir, 'ca-key.json'), name: 'Test Mail CA', smtp: smtp.url, from: 'Peerline CA <ca@example.test>', linkBase: 'http://app.example.test/' }
-    })
-    web = await serveApp({ root: built.outDir, host: '127.0.0.1', port: 0, config: () => ({ supernodes: sn.addrs }), health: sn.health })
+    ;({ sn, web } = await servePwa('peerline-levels-build-', dirs, { caSmtpUrl: smtp.url }))
   })
 
   after(async () => {
@@ -99,18 +61,18 @@ describe('PWA trust levels: not verified, verified by a CA, verified contact (Ch
     await step.waitFor({ state: 'detached' })
 
     await dial(alice.page, 'bob@example.org')
-    const ring = await ringingBadge(bob.page, 'alice@example.org', alice.page)
+    const ring = await badgeOfCall(bob.page, 'alice@example.org', alice.page)
     assert.equal(ring.text, `⚠ ${NOT_VERIFIED}`)
     assert.equal(ring.success, false)
     assert.doesNotMatch(ring.all, /✓|Verified by|Verified contact/)
     // the claimed name is only a claim
     assert.match(ring.all, /Says their name is “Alice”/)
 
-    await go(alice.page, '#/chat/bob@example.org')
+    await goTo(alice.page, '#/chat/bob@example.org')
     await alice.page.getByRole('textbox', { name: 'Message' }).fill('hello bob')
     await alice.page.getByRole('button', { name: 'Send' }).click()
     await alice.page.locator('.msg.out[data-status="sent"]').waitFor({ timeout: CALL_TIMEOUT })
-    await go(bob.page, '#/chat/alice@example.org')
+    await goTo(bob.page, '#/chat/alice@example.org')
     await bob.page.locator('.msg.in').filter({ hasText: 'hello bob' }).waitFor({ timeout: CALL_TIMEOUT })
     const header = bob.page.locator('.chat .trust-mark .badge.trust')
     await header.filter({ hasText: NOT_VERIFIED }).waitFor()
@@ -135,21 +97,21 @@ describe('PWA trust levels: not verified, verified by a CA, verified contact (Ch
 
     // bob trusts the same CA (Settings → Trusted certificate authorities); his session restarts with it
     await bob.page.evaluate(() => { const g = globalThis as any; g.phoneBeforeTrust = g.peerline.services.phone })
-    await go(bob.page, '#/settings')
+    await goTo(bob.page, '#/settings')
     const section = bob.page.getByRole('region', { name: 'Trusted certificate authorities' })
-    await section.getByRole('textbox', { name: /CA certificate/ }).fill(JSON.stringify({ name: 'Test Mail CA', key: ca.key }))
+    await section.getByRole('textbox', { name: /CA certificate/ }).fill(JSON.stringify({ name: TEST_CA_NAME, key: ca.key }))
     await section.getByRole('button', { name: 'Trust this CA' }).click()
-    await section.locator('.ca-name').filter({ hasText: 'Test Mail CA' }).waitFor()
+    await section.locator('.ca-name').filter({ hasText: TEST_CA_NAME }).waitFor()
     await bob.page.waitForFunction(() => {
       const g = globalThis as any
       const s = g.peerline.services
       return s.phone !== undefined && s.phone !== g.phoneBeforeTrust && s.status.reachable === true
     }, undefined, { timeout: ONLINE_TIMEOUT })
-    await go(bob.page, '#/')
+    await goTo(bob.page, '#/')
 
     await dial(carol.page, 'bob@example.org')
-    const ring = await ringingBadge(bob.page, 'carol@example.org', carol.page)
-    assert.equal(ring.text, '✓ Verified by Test Mail CA')
+    const ring = await badgeOfCall(bob.page, 'carol@example.org', carol.page)
+    assert.equal(ring.text, `✓ Verified by ${TEST_CA_NAME}`)
     assert.equal(ring.success, true)
     // a verified identity's name is shown as a name, not as a claim
     assert.doesNotMatch(ring.all, /Says their name is/)
@@ -157,8 +119,8 @@ describe('PWA trust levels: not verified, verified by a CA, verified contact (Ch
 
   it('after comparing safety numbers, alice is a "Verified contact" in the chat header and on her next call', async () => {
     await online(bob.page)
-    await go(alice.page, '#/safety/bob@example.org')
-    await go(bob.page, '#/safety/alice@example.org')
+    await goTo(alice.page, '#/safety/bob@example.org')
+    await goTo(bob.page, '#/safety/alice@example.org')
     const alicesCode = await alice.page.locator('.my-safety-code').inputValue({ timeout: 15_000 })
     await bob.page.locator('.their-safety-code').fill(alicesCode)
     await bob.page.getByRole('button', { name: 'Compare' }).click()
@@ -166,18 +128,18 @@ describe('PWA trust levels: not verified, verified by a CA, verified contact (Ch
     await bob.page.getByRole('button', { name: 'Mark as verified' }).click()
     await bob.page.getByRole('button', { name: 'Clear verification' }).waitFor()
 
-    await go(bob.page, '#/chat/alice@example.org')
+    await goTo(bob.page, '#/chat/alice@example.org')
     await bob.page.locator('.chat .trust-mark .badge.trust-success').filter({ hasText: '✓ Verified contact' }).waitFor({ timeout: 15_000 })
-    await go(bob.page, '#/')
+    await goTo(bob.page, '#/')
     await dial(alice.page, 'bob@example.org')
-    const ring = await ringingBadge(bob.page, 'alice@example.org', alice.page)
+    const ring = await badgeOfCall(bob.page, 'alice@example.org', alice.page)
     assert.equal(ring.text, '✓ Verified contact')
     assert.equal(ring.success, true)
     // the history keeps each call's level at the time
-    await go(bob.page, '#/history')
+    await goTo(bob.page, '#/history')
     await bob.page.locator('.call-record .badge.trust').nth(2).waitFor({ timeout: 10_000 })
     const levels = await bob.page.locator('.call-record .badge.trust').allInnerTexts()
-    assert.deepEqual(levels.map(t => t.trim()), ['✓ Verified contact', '✓ Verified by Test Mail CA', `⚠ ${NOT_VERIFIED}`])
+    assert.deepEqual(levels.map(t => t.trim()), ['✓ Verified contact', `✓ Verified by ${TEST_CA_NAME}`, `⚠ ${NOT_VERIFIED}`])
     assert.deepEqual([...alice.errors, ...bob.errors, ...carol.errors], [])
   })
 })

@@ -8,21 +8,18 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { BrowserContext, Page } from 'playwright-core'
-import { buildPwa } from '../../build/build.ts'
 import { findCaCode, fingerprint, fromBase64Url } from '../../shared/identity/index.ts'
 import type { Overlay } from '../../shared/overlay/index.ts'
-import { startSupernode } from '../../supernode/supernode.ts'
 import type { Supernode } from '../../supernode/supernode.ts'
-import { serveApp } from '../../supernode/web.ts'
 import type { WebServer } from '../../supernode/web.ts'
 import { launchProfile } from '../helpers/browser.ts'
 import { assertFits, PHONE_VIEWPORT } from '../helpers/layout.ts'
 import { startDevice } from '../helpers/overlay.ts'
-import { submitIdentityForm } from '../helpers/pwa.ts'
+import { servePwa, stopPwa, submitIdentityForm } from '../helpers/pwa.ts'
 import { startSmtpServer } from '../helpers/smtp.ts'
 import type { TestSmtpServer } from '../helpers/smtp.ts'
 import { eventually } from '../helpers/eventually.ts'
@@ -33,26 +30,18 @@ describe('PWA: verify my email address with a supernode CA (Chromium, real SMTP)
   let sn: Supernode
   let web: WebServer
   let smtp: TestSmtpServer
-  let outDir: string
   let profile: string
-  let keyDir: string
+  const dirs: string[] = []
   let context: BrowserContext
   let page: Page
   let bob: Overlay | undefined
   const errors: string[] = []
 
   before(async () => {
-    outDir = await mkdtemp(join(tmpdir(), 'peerline-verify-build-'))
-    profile = await mkdtemp(join(tmpdir(), 'peerline-verify-profile-'))
-    keyDir = await mkdtemp(join(tmpdir(), 'peerline-verify-ca-'))
     smtp = await startSmtpServer()
-    const built = await buildPwa({ minify: false, outDir })
-    sn = await startSupernode({
-      listen: ['/ip4/127.0.0.1/tcp/0/ws'],
-      health: null,
-      ca: { keyFile: join(keyDir, 'ca-key.json'), name: 'Test Mail CA', smtp: smtp.url, from: 'Peerline CA <ca@example.test>', linkBase: 'http://app.example.test/' }
-    })
-    web = await serveApp({ root: built.outDir, host: '127.0.0.1', port: 0, config: () => ({ supernodes: sn.addrs }), health: sn.health })
+    ;({ sn, web } = await servePwa('peerline-verify-build-', dirs, { caSmtpUrl: smtp.url }))
+    profile = await mkdtemp(join(tmpdir(), 'peerline-verify-profile-'))
+    dirs.push(profile)
     context = await launchProfile(profile)
     page = context.pages()[0] ?? await context.newPage()
     page.on('pageerror', err => errors.push(err.message))
@@ -61,10 +50,8 @@ describe('PWA: verify my email address with a supernode CA (Chromium, real SMTP)
   after(async () => {
     await bob?.stop().catch(() => {})
     await context?.close().catch(() => {})
-    await web?.close()
-    await sn?.stop()
     await smtp?.close()
-    for (const dir of [outDir, profile, keyDir]) if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+    await stopPwa([], web, sn, dirs)
   })
 
   it('the code from the mail, typed in Settings, verifies the address; others trusting the CA see it', async () => {
