@@ -1,13 +1,19 @@
 /**
  * A small SIP message parser and builder for the routing proxy in
- * transport.ts. It reads only what routing needs (start line, Via branch,
- * Call-ID, CSeq, From/To, Contact, Content-Length) and is strict about the
- * rest of RFC 3261 §7 only where a mistake could confuse routing; JsSIP
- * parses every message again in full.
+ * transport.ts. It reads only what routing needs (start line, Via, Call-ID,
+ * CSeq, From/To, Contact, Date, Content-Length), following the RFC 3261 §25
+ * grammar for those, and leaves every other header field to JsSIP, which
+ * parses every message again in full. The RFC 4475 torture messages are its
+ * test (test/sip/torture.test.ts): the valid ones are read, every bad request
+ * that can be answered throws a MalformedSipError with the status to send.
+ *
+ * Streams bring bytes (parseSipBytes: a body need not be UTF-8); JsSIP hands
+ * over text. Both are one function, for the overlay streams here and for
+ * SIP-over-WebSocket accounts (RFC 7118) when they come.
  *
  * ```ts
  * const m = parseSipMessage('MESSAGE sip:bob@example.org SIP/2.0\r\n…')
- * m.branch, m.callId, m.cseq, m.from.uri
+ * m.branch, m.sentBy, m.callId, m.cseq, m.from.uri
  * ```
  */
 import { MAX_FORWARDS, MAX_SIP_HEADERS } from './constants.ts'
