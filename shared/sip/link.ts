@@ -29,12 +29,12 @@ export interface SipLinkInit {
   verifyOptions?: HelloVerifyOptions
   maxMessageBytes?: number
   keepaliveIntervalMs?: number
-  onMessage: (text: string, link: SipLink) => void
+  /** one SIP message's frame, as bytes: its body need not be text (parseSipBytes reads it) */
+  onMessage: (message: Uint8Array, link: SipLink) => void
   onClose: (link: SipLink, error?: Error) => void
 }
 
 let nextId = 0
-const decoder = new TextDecoder('utf-8', { fatal: true })
 const encoder = new TextEncoder()
 
 export class SipLink {
@@ -164,16 +164,9 @@ export class SipLink {
         log('ignoring a second hello from %s', this.remotePeer)
         continue
       }
-      let text: string
-      try {
-        text = decoder.decode(frame)
-      } catch {
-        log('dropping a SIP frame from %s that is not UTF-8', this.remotePeer)
-        continue
-      }
       this.lastActivity = Date.now()
       try {
-        this.init.onMessage(text, this)
+        this.init.onMessage(frame, this)
       } catch (err) {
         log.error('handling a SIP message from %s failed: %s', this.remotePeer, (err as Error).stack ?? err)
       }

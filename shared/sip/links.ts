@@ -48,7 +48,7 @@ export interface SipLinksInit {
 export interface SipLinksComponents {
   overlay: Overlay
   /** a message arrived on a stream */
-  onMessage: (text: string, link: SipLink) => void
+  onMessage: (message: Uint8Array, link: SipLink) => void
   /** a stream closed (it is no longer among the open ones) */
   onClose: (link: SipLink) => void
 }
@@ -284,7 +284,7 @@ export class SipLinks {
       ...(this.init.verifyOptions != null ? { verifyOptions: this.init.verifyOptions } : {}),
       maxMessageBytes: this.init.maxMessageBytes ?? MAX_SIP_MESSAGE_BYTES,
       keepaliveIntervalMs: this.init.keepaliveIntervalMs ?? SIP_KEEPALIVE_INTERVAL_MS,
-      onMessage: (text, l) => { this.components.onMessage(text, l) },
+      onMessage: (message, l) => { this.components.onMessage(message, l) },
       onClose: (l, err) => { this.closed(l, err) }
     })
     const list = this.links.get(remotePeer) ?? []

@@ -43,7 +43,7 @@ import { SipLinks } from './links.ts'
 import type { SipLinksInit } from './links.ts'
 import { Origins } from './origins.ts'
 import type { RequestOrigin } from './origins.ts'
-import { buildResponse, getHeader, parseSipMessage, sipUriParts } from './message.ts'
+import { branchKey, buildResponse, getHeader, parseSipBytes, parseSipMessage, sipUriParts, transactionKey } from './message.ts'
 import type { SipMessage } from './message.ts'
 import { describe, devicePeer, sanitize, trim } from './routing.ts'
 import { StandingGates } from './standing.ts'
@@ -124,7 +124,7 @@ export class SipTransport implements JsSipSocket {
     this.aor = normalizeAor(init.identity.email)
     this.links = new SipLinks(init, {
       overlay: components.overlay,
-      onMessage: (text, link) => { this.onLinkMessage(text, link) },
+      onMessage: (message, link) => { this.onLinkMessage(message, link) },
       onClose: link => { for (const fork of this.forks.values()) fork.linkClosed(link) }
     })
     this.standing = new StandingGates({
@@ -335,7 +335,8 @@ export class SipTransport implements JsSipSocket {
   /** A fork completed: it keeps absorbing retransmissions for TRANSACTION_LINGER_MS. */
   forkDone (fork: Fork): void {
     unrefTimer(setTimeout(() => {
-      if (this.forks.get(fork.request.branch) === fork) this.forks.delete(fork.request.branch)
+      const key = branchKey(fork.request)
+      if (this.forks.get(key) === fork) this.forks.delete(key)
     }, TRANSACTION_LINGER_MS))
   }
 
@@ -346,7 +347,7 @@ export class SipTransport implements JsSipSocket {
       this.awaitingAck.set(msg.callId, Date.now())
       trim(this.awaitingAck)
     }
-    const key = txnKey(msg.branch, msg.method)
+    const key = transactionKey(msg)
     const txn = this.serverTxns.get(key)
     if (txn != null) {
       txn.at = Date.now()
@@ -364,7 +365,7 @@ export class SipTransport implements JsSipSocket {
   }
 
   private sendRequest (msg: SipMessage): void {
-    const fork = this.forks.get(msg.branch)
+    const fork = this.forks.get(branchKey(msg))
     if (msg.method === 'ACK' && fork != null) return // the proxy ACKed each non-2xx branch itself
     if (msg.method === 'CANCEL' && fork != null) {
       fork.cancel(getHeader(msg, 'reason'))
@@ -398,7 +399,7 @@ export class SipTransport implements JsSipSocket {
       return
     }
     const fork = new Fork(msg, this)
-    this.forks.set(msg.branch, fork)
+    this.forks.set(branchKey(msg), fork)
     trim(this.forks, f => { f.dispose() })
     // RFC 3261 §16.2: a stateful proxy answers an INVITE with 100 right away (so
     // JsSIP can CANCEL before any device rang)
@@ -422,11 +423,12 @@ export class SipTransport implements JsSipSocket {
 
   // ---- internals: what streams bring ----
 
-  private onLinkMessage (text: string, link: SipLink): void {
+  private onLinkMessage (bytes: Uint8Array, link: SipLink): void {
     let msg: SipMessage
     try {
-      msg = parseSipMessage(text)
+      msg = parseSipBytes(bytes)
     } catch (err) {
+      // a request that can be answered is (400, 505: RFC 4475 §3.1.2); the rest is dropped
       const e = err as Error & { status?: number, headers?: Array<{ name: string, value: string }> }
       log('malformed SIP from %s: %s', link.remotePeer, e.message)
       if (e.status != null && e.headers != null) link.send(buildResponse({ headers: e.headers }, e.status))
@@ -450,7 +452,7 @@ export class SipTransport implements JsSipSocket {
 
   private onLinkResponse (msg: SipMessage, link: SipLink): void {
     if (this.ownBranches.has(msg.branch)) return
-    const fork = this.forks.get(msg.branch)
+    const fork = this.forks.get(branchKey(msg))
     if (fork != null) {
       // 200 to our CANCELs needs nothing more
       if (msg.method === fork.request.method) fork.onResponse(link, msg)
@@ -461,6 +463,12 @@ export class SipTransport implements JsSipSocket {
   }
 
   private onLinkRequest (msg: SipMessage, link: SipLink): void {
+    // RFC 3261 §8.2.2.1; RFC 4475 §3.3.2, §3.3.3: only SIP URIs lead anywhere here
+    if (!/^sips?:/i.test(msg.uri)) {
+      log('request %s from %s has a Request-URI scheme we do not serve', describe(msg), link.remotePeer)
+      if (msg.method !== 'ACK') link.send(buildResponse(msg, 416))
+      return
+    }
     // only requests for this device or this identity (RFC 3261 §16.3: we are not an open relay)
     const device = devicePeer(msg.uri)
     const parts = sipUriParts(msg.uri)
@@ -476,7 +484,7 @@ export class SipTransport implements JsSipSocket {
       return
     }
     if (msg.method !== 'ACK') {
-      this.serverTxns.set(txnKey(msg.branch, msg.method), { link, at: Date.now() })
+      this.serverTxns.set(transactionKey(msg), { link, at: Date.now() })
       trim(this.serverTxns)
     }
     this.dialogPeers.set(msg.callId, { peerId: link.remotePeer, at: Date.now() })
@@ -515,8 +523,4 @@ export class SipTransport implements JsSipSocket {
     for (const [k, at] of this.ownBranches) if (now - at > TRANSACTION_LINGER_MS) this.ownBranches.delete(k)
     this.links.sweep(now)
   }
-}
-
-function txnKey (branch: string, method: string): string {
-  return `${branch}|${method}`
 }
