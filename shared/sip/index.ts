@@ -14,8 +14,9 @@ export type { SipTransportInit, SipTransportComponents, RequestOrigin, PreparedT
 export { encodeHello, verifyHello, looksLikeHello, NO_CERTIFICATE } from './hello.ts'
 export type { Hello, PeerVerification, HelloVerifyOptions } from './hello.ts'
 export { encodeFrame, encodeVarint, FrameDecoder, KEEPALIVE_FRAME } from './framing.ts'
-export { parseSipMessage, parseSipBytes, branchKey, transactionKey, parseViaParm, buildResponse, getHeader, getHeaders, parseNameAddr, sipUriParts, reasonCause } from './message.ts'
+export { parseSipMessage, parseSipBytes, branchKey, transactionKey, parseViaParm, getHeader, getHeaders, parseNameAddr, sipUriParts, reasonCause } from './message.ts'
 export type { SipMessage, SipHeader, NameAddr } from './message.ts'
+export { buildResponse } from './message-build.ts'
 // lookup errors callers branch on, re-exported so UI code needs one import
 export { NotFoundError, OfflineError } from '../overlay/index.ts'
 export { InvalidAddressError } from '../identity/index.ts'

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto'
 import {
   buildResponse, encodeFrame, encodeVarint, FrameDecoder, MAX_SIP_MESSAGE_BYTES, parseNameAddr, parseSipMessage, sipUriParts
 } from '../../shared/sip/index.ts'
-import { buildAckAndBye, buildCancel, buildNon2xxAck, reasonCause, viaBranch } from '../../shared/sip/message.ts'
+import { buildAckAndBye, buildCancel, buildNon2xxAck } from '../../shared/sip/message-build.ts'
+import { reasonCause, viaBranch } from '../../shared/sip/message.ts'
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
 const text = (b: Uint8Array): string => new TextDecoder().decode(b)

@@ -15,7 +15,7 @@ import type { IncomingMessage, SipMessage, SipTransportComponents } from '../../
 import type { SipLink } from '../../shared/sip/link.ts'
 import type { StoredIdentity } from '../../shared/identity/index.ts'
 import type { Overlay } from '../../shared/overlay/index.ts'
-import { fixtureNames, rfc4475 } from './rfc4475-fixtures.ts'
+import { fixtureNames, rfc4475 } from '../helpers/rfc4475.ts'
 import { newIdentity, startDevice } from '../helpers/overlay.ts'
 import { spawnJoinedPair } from '../helpers/supernode-process.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'

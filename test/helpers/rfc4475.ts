@@ -9,7 +9,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-export const FIXTURES = join(import.meta.dirname, 'fixtures', 'rfc4475')
+export const FIXTURES = join(import.meta.dirname, '..', 'sip', 'fixtures', 'rfc4475')
 
 /** The names of the fixture files, without `.txt`. */
 export function fixtureNames (): string[] {
