@@ -39,16 +39,19 @@ const PAD = 9 * 1024 // > 8 KiB
  * 3261 sets no size limit below the transport's).
  */
 const EXPECT: Record<string, Set<number> | 'drop'> = {
-  'bad-start-line': 'drop',
-  'too-many-headers': 'drop', // refused by the parser's header bound before Via etc. are known: cannot be answered
+  'bad-start-line': new Set([400, 505]), // a request line that is not RFC 3261's (RFC 4475 §3.1.2.x); another version: 505
+  'bad-status-line': 'drop', // a response with a status outside 100-699 (RFC 4475 §3.1.2.x, "bigcode"): responses are never answered
+  'too-many-headers': new Set([400]), // over the parser's header bound: the Via, From, Call-ID and CSeq read so far answer it
   'header-block>8KiB': new Set([200]),
   'body>8KiB': new Set([200]),
   'content-length>body': new Set([400]),
   'content-length<body': new Set([200]), // §18.3: bytes past Content-Length are discarded
   'content-length-garbage': new Set([400]),
   'unknown-method': new Set([405, 501]),
-  'missing-via/call-id/cseq': 'drop',
-  'non-utf8': 'drop',
+  'missing-via': 'drop', // §18.2.1: no Via, nowhere to send a response
+  'missing-call-id': new Set([400]), // answerable (RFC 4475 "insuf"): the answer has an empty Call-ID, see harvest
+  'missing-cseq': new Set([400]),
+  'non-utf8-body': new Set([200]), // a body is octets (RFC 3261 §7.4, RFC 4475 mpart01): not being UTF-8 drops nothing
   'stray-response': 'drop',
   'cancel/bye-no-match': new Set([481])
 }
@@ -63,7 +66,11 @@ function hostile (category: string, from: string): { payload: Uint8Array | strin
     rawRequest({ uri: `sip:${BOB}`, from, to: BOB, ...init }).replace(/^Call-ID: .*$/m, `Call-ID: ${callId}`)
   switch (category) {
     case 'bad-start-line': {
-      const lines = ['GARBAGE', `INVITE sip:${BOB} SIP/3.0`, `MESSAGE  sip:${BOB}  SIP/2.0`, 'SIP/2.0 99 Too Small', `sip:${BOB} MESSAGE SIP/2.0`]
+      const lines = ['GARBAGE', `MESSAGE sip:${BOB} SIP/3.0`, `MESSAGE  sip:${BOB}  SIP/2.0`, `sip:${BOB} MESSAGE SIP/2.0`]
+      return { payload: req({ method: 'MESSAGE', body: 'x' }).replace(/^[^\r]*/, lines[n % lines.length] as string), callId }
+    }
+    case 'bad-status-line': {
+      const lines = ['SIP/2.0 99 Too Small', 'SIP/2.0 9999 Too Big', 'SIP/2.0 200']
       return { payload: req({ method: 'MESSAGE', body: 'x' }).replace(/^[^\r]*/, lines[n % lines.length] as string), callId }
     }
     case 'too-many-headers':
@@ -80,11 +87,13 @@ function hostile (category: string, from: string): { payload: Uint8Array | strin
       return { payload: req({ method: 'MESSAGE', body: 'x', contentLength: n % 2 === 0 ? 'banana' : '-1', headers: ['Content-Type: text/plain'] }), callId }
     case 'unknown-method':
       return { payload: req({ method: 'FROB' }), callId }
-    case 'missing-via/call-id/cseq': {
-      const drop = [/^Via: .*\r\n/m, /^Call-ID: .*\r\n/m, /^CSeq: .*\r\n/m][n % 3] as RegExp
-      return { payload: req({ method: 'MESSAGE', body: 'x' }).replace(drop, ''), callId }
-    }
-    case 'non-utf8': {
+    case 'missing-via':
+      return { payload: req({ method: 'MESSAGE', body: 'x' }).replace(/^Via: .*\r\n/m, ''), callId }
+    case 'missing-call-id':
+      return { payload: req({ method: 'MESSAGE', body: 'x' }).replace(/^Call-ID: .*\r\n/m, '') }
+    case 'missing-cseq':
+      return { payload: req({ method: 'MESSAGE', body: 'x' }).replace(/^CSeq: .*\r\n/m, ''), callId }
+    case 'non-utf8-body': {
       const bytes = new TextEncoder().encode(req({ method: 'MESSAGE', body: 'xxxx', headers: ['Content-Type: text/plain'] }))
       bytes.set([0xff, 0xfe, 0xc3, 0x28], bytes.byteLength - 4) // invalid UTF-8 in the body
       return { payload: bytes, callId }
@@ -106,7 +115,7 @@ function hostile (category: string, from: string): { payload: Uint8Array | strin
 }
 
 function header (frame: string, name: string): string | undefined {
-  return new RegExp(`^${name}:\\s*(.*)$`, 'mi').exec(frame)?.[1]?.trim()
+  return new RegExp(`^${name}:[ \\t]*([^\\r\\n]*)`, 'mi').exec(frame)?.[1]?.trim()
 }
 
 describe('SIP abuse drill', { timeout: 120_000 }, () => {
@@ -149,7 +158,9 @@ describe('SIP abuse drill', { timeout: 120_000 }, () => {
       for (const f of raw.frames.slice(from)) {
         if (!f.startsWith('SIP/2.0 ')) continue // Bob's hello
         const status = Number(f.slice(8, 11))
-        const cat = sentBy.get(header(f, 'Call-ID') ?? header(f, 'i') ?? '')
+        const answeredCallId = header(f, 'Call-ID') ?? header(f, 'i') ?? ''
+        // only a request sent without a Call-ID is answered without one
+        const cat = answeredCallId === '' ? 'missing-call-id' : sentBy.get(answeredCallId)
         if (cat == null) { unattributed++; continue }
         const byCode = answers[cat] ?? (answers[cat] = {})
         byCode[status] = (byCode[status] ?? 0) + 1
