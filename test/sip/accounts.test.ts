@@ -1,0 +1,241 @@
+/**
+ * SIP-over-WebSocket accounts (RFC 7118) against a real Kamailio on
+ * loopback (test/sip/fixtures/kamailio-accounts.cfg: digest auth, registrar,
+ * proxy), with Node's own WebSocket under JsSIP's WebSocketInterface. The
+ * peer connection is the fake of fake-webrtc.ts (real SDP, no media).
+ * Without Kamailio the Kamailio part skips, except under CI=true, where it fails.
+ */
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import {
+  accountStore, accountTarget, AccountUnreachableError, assertedCaller, AuthenticationFailedError, InvalidAccountError, routeFor, sipAccount, validateAccount
+} from '../../shared/sip/index.ts'
+import type { AccountStatus, Call, CallState, IncomingMessage, SipAccount, SipAccountSettings } from '../../shared/sip/index.ts'
+import { memoryStorage } from '../../shared/store/index.ts'
+import { eventually } from '../helpers/eventually.ts'
+import { expectRejects } from '../helpers/assert.ts'
+import { fakeMedia, installFakeWebRtc } from '../helpers/fake-webrtc.ts'
+import { freePort, kamailioAvailable, startKamailio } from '../helpers/kamailio.ts'
+import type { KamailioProcess } from '../helpers/kamailio.ts'
+import { nextEvent } from '../helpers/sip.ts'
+
+installFakeWebRtc()
+
+const CONFIG = join(import.meta.dirname, 'fixtures', 'kamailio-accounts.cfg')
+const PASSWORDS = { ALICE_PASSWORD: 'alice-Secret-1', BOB_PASSWORD: 'bob-Secret-2' }
+const kamailio = kamailioAvailable()
+const skip = kamailio.ok || process.env.CI === 'true' ? false : `needs Kamailio: ${kamailio.ok ? '' : kamailio.reason}`
+
+function expectInvalid (input: Partial<SipAccountSettings>, field: string, message: RegExp): void {
+  assert.throws(() => validateAccount({ address: 'alice@pbx.test', wsUrl: 'wss://pbx.test/ws', password: 'x', ...input } as SipAccountSettings), (err: Error) => {
+    assert.equal(err.name, InvalidAccountError.name)
+    assert.equal((err as InvalidAccountError).field, field)
+    assert.match(err.message, message)
+    return true
+  })
+}
+
+describe('SIP account settings', () => {
+  it('validates and normalises an account as typed', () => {
+    const a = validateAccount({ address: ' sip:1001@PBX.example.com ', wsUrl: 'wss://pbx.example.com:8089/ws', password: 's3cret', outboundProxy: 'edge.example.com;transport=ws', registrar: 'sip:pbx.example.com' })
+    assert.equal(a.address, '1001@pbx.example.com')
+    assert.equal(a.id, '1001@pbx.example.com')
+    assert.equal(a.authorizationUser, '1001')
+    assert.equal(a.wsUrl, 'wss://pbx.example.com:8089/ws')
+    assert.equal(a.outboundProxy, 'sip:edge.example.com;transport=ws')
+    assert.equal(a.registrar, 'sip:pbx.example.com')
+    assert.equal(validateAccount({ address: 'a@pbx.test', wsUrl: 'ws://127.0.0.1:5066', password: 'x', authorizationUser: 'auth-a' }).authorizationUser, 'auth-a')
+  })
+
+  it('names the field that is wrong, in words', () => {
+    expectInvalid({ wsUrl: 'not a url' }, 'wsUrl', /not a URL/)
+    expectInvalid({ wsUrl: 'https://pbx.test/ws' }, 'wsUrl', /must start with wss:\/\//)
+    expectInvalid({ wsUrl: 'ws://pbx.test/ws' }, 'wsUrl', /unencrypted/)
+    expectInvalid({ wsUrl: 'wss://me:pw@pbx.test/ws' }, 'wsUrl', /own fields/)
+    expectInvalid({ address: 'pbx.test' }, 'address', /no user part/)
+    expectInvalid({ address: '' }, 'address', /Enter the account's address/)
+    expectInvalid({ address: 'a b@pbx.test' }, 'address', /not valid/)
+    expectInvalid({ password: '' }, 'password', /password/)
+    expectInvalid({ authorizationUser: 'a"b' }, 'authorizationUser', /quotes/)
+    expectInvalid({ outboundProxy: 'sip:<x>' }, 'outboundProxy', /not a SIP URI/)
+  })
+
+  it('routes by account domain, the overlay otherwise; both when both can apply', () => {
+    const pbx = validateAccount({ address: '1001@pbx.example.com', wsUrl: 'wss://pbx.example.com/ws', password: 'x' })
+    const other = validateAccount({ address: 'me@sip.example.net', wsUrl: 'wss://sip.example.net/ws', password: 'x' })
+    assert.deepEqual(routeFor('bob@example.org', [pbx, other]), [{ via: 'overlay' }])
+    assert.deepEqual(routeFor('sip:1002@PBX.example.com', [pbx, other]), [{ via: 'account', account: pbx }, { via: 'overlay' }])
+    assert.deepEqual(routeFor('1002', [pbx, other]), [{ via: 'account', account: pbx }, { via: 'account', account: other }])
+    assert.deepEqual(routeFor('1002', []), [])
+    assert.equal(accountTarget('1002', pbx), '1002@pbx.example.com')
+    assert.equal(accountTarget('sip:x@elsewhere.example', pbx), 'x@elsewhere.example')
+  })
+
+  it('keeps the accounts in the device storage it is given, skipping entries that no longer validate', async () => {
+    const storage = memoryStorage(JSON.stringify([{ address: 'broken', wsUrl: 'x', password: '' }]))
+    const store = accountStore(storage)
+    assert.deepEqual(await store.list(), [])
+    await store.add({ address: 'a@pbx.test', wsUrl: 'wss://pbx.test/ws', password: 'pw' })
+    await store.add({ address: 'a@pbx.test', wsUrl: 'wss://pbx.test/ws2', password: 'pw2' })
+    await store.add({ address: 'b@pbx.test', wsUrl: 'wss://pbx.test/ws', password: 'pw' })
+    const list = await store.list()
+    assert.deepEqual(list.map(a => [a.id, a.wsUrl, a.password]), [['a@pbx.test', 'wss://pbx.test/ws2', 'pw2'], ['b@pbx.test', 'wss://pbx.test/ws', 'pw']])
+    await store.remove('a@pbx.test')
+    assert.deepEqual((await store.list()).map(a => a.id), ['b@pbx.test'])
+    await assert.rejects(store.add({ address: 'c@pbx.test', wsUrl: 'http://x', password: 'p' }), { name: 'InvalidAccountError' })
+  })
+
+  it('takes the caller id from P-Asserted-Identity, else From', () => {
+    const from = { display_name: 'Claimed', uri: { toString: () => 'sip:claimed@pbx.test' } }
+    assert.deepEqual(assertedCaller({ from, getHeader: () => undefined }), { aor: 'claimed@pbx.test', displayName: 'Claimed' })
+    assert.deepEqual(assertedCaller({ from, getHeader: h => h === 'P-Asserted-Identity' ? '"Reception" <sip:100@pbx.test>, <tel:+4930123>' : undefined }), { aor: '100@pbx.test', displayName: 'Reception' })
+    assert.deepEqual(assertedCaller({ from, getHeader: () => '<tel:+4930123>' }), { aor: '+4930123', displayName: 'Claimed' })
+  })
+})
+
+describe('SIP accounts on a real Kamailio', { timeout: 120_000, skip }, () => {
+  let kam: KamailioProcess | undefined
+  const accounts: SipAccount[] = []
+  let alice: SipAccount
+  let bob: SipAccount
+  const aliceMedia = fakeMedia()
+  const bobMedia = fakeMedia()
+
+  const account = (address: string, password: string, wsUrl: string, media = fakeMedia()): SipAccount => {
+    const a = sipAccount({
+      settings: validateAccount({ address, wsUrl, password }),
+      // quick reconnects on loopback (JsSIP: whole seconds)
+      reconnectMinS: 1,
+      reconnectMaxS: 2,
+      registerTimeoutMs: 5_000,
+      noAnswerTimeoutMs: 20_000
+    }, { media })
+    accounts.push(a)
+    return a
+  }
+
+  const until = async (a: SipAccount, state: AccountStatus['state'], timeoutMs = 10_000): Promise<AccountStatus> => {
+    if (a.state === state) return a.status
+    return await nextEvent<AccountStatus>(a, 'status', { timeoutMs, match: s => s.state === state })
+  }
+
+  before(async () => {
+    assert.ok(kamailio.ok, kamailio.ok ? '' : kamailio.reason)
+    kam = await startKamailio(kamailio, { config: CONFIG, vars: PASSWORDS })
+    alice = account('alice@pbx.test', PASSWORDS.ALICE_PASSWORD, kam.wsUrl, aliceMedia as any)
+    bob = account('bob@pbx.test', PASSWORDS.BOB_PASSWORD, kam.wsUrl, bobMedia as any)
+  })
+
+  after(async () => {
+    await Promise.all(accounts.map(async a => { await a.stop().catch(() => {}) }))
+    await kam?.stop()
+  })
+
+  it('two accounts register with digest authentication (401, then 200)', async () => {
+    const seen: string[] = []
+    alice.addEventListener('status', e => { seen.push(e.detail.state) })
+    const registered = Promise.all([until(alice, 'registered'), until(bob, 'registered')])
+    await alice.start()
+    await bob.start()
+    await registered
+    assert.deepEqual(seen, ['registering', 'registered'])
+    assert.equal(alice.status.error, undefined)
+  })
+
+  it('exchanges SIP MESSAGEs both ways; the sender is what the server says, via the account', async () => {
+    const toBob = nextEvent<IncomingMessage>(bob, 'message:incoming')
+    const sent = await alice.sendMessage('bob@pbx.test', 'hi Bob, through the PBX', { signal: AbortSignal.timeout(10_000) })
+    assert.equal(sent.to, 'bob@pbx.test')
+    assert.equal(sent.deliveredTo, 1)
+    const got = await toBob
+    assert.equal(got.body, 'hi Bob, through the PBX')
+    assert.match(got.contentType, /^text\/plain/)
+    assert.equal(got.from.aor, 'alice@pbx.test')
+    assert.equal(got.from.authenticated, false)
+    assert.equal(got.from.via, 'bob@pbx.test')
+    assert.equal(got.from.identityKey, undefined)
+
+    const toAlice = nextEvent<IncomingMessage>(alice, 'message:incoming')
+    // an extension in the account's domain
+    await bob.sendMessage('alice', 'hi Alice 👋')
+    const back = await toAlice
+    assert.equal(back.body, 'hi Alice 👋')
+    assert.equal(back.from.aor, 'bob@pbx.test')
+    assert.equal(back.from.via, 'alice@pbx.test')
+  })
+
+  it('a message to nobody registered is refused with the server\'s status', async () => {
+    const err = await expectRejects(alice.sendMessage('nobody@pbx.test', 'anyone?'), 'MessageRejectedError')
+    assert.equal((err as { status?: number }).status, 480)
+  })
+
+  it('calls through the server: ringing, answered, hung up; the caller is marked server-asserted', async () => {
+    const incoming = nextEvent<Call>(bob, 'call:incoming')
+    const call = await alice.call('bob')
+    const states: CallState[] = [call.state]
+    call.addEventListener('state', e => { states.push(e.detail) })
+    assert.equal(call.remote.aor, 'bob@pbx.test')
+    assert.equal(call.remote.via, 'alice@pbx.test')
+    const bobCall = await incoming
+    assert.equal(bobCall.remote.aor, 'alice@pbx.test')
+    assert.equal(bobCall.remote.authenticated, false)
+    assert.equal(bobCall.remote.via, 'bob@pbx.test')
+    await bobCall.answer()
+    await eventually(() => call.state === 'active', { what: 'caller active', timeoutMs: 10_000 })
+    assert.deepEqual(states, ['calling', 'ringing', 'active'])
+    const ended = nextEvent(bobCall, 'ended')
+    call.hangup()
+    await ended
+    assert.equal(bobCall.end?.reason, 'remote-hangup')
+    assert.deepEqual(alice.calls(), [])
+  })
+
+  it('a wrong password gives AuthenticationFailedError and state failed, and stays failed', async () => {
+    assert.ok(kam != null)
+    const mallory = account('alice@pbx.test', 'not-the-password', kam.wsUrl)
+    const failed = until(mallory, 'failed')
+    await mallory.start()
+    const status = await failed
+    assert.equal(status.error?.name, AuthenticationFailedError.name)
+    assert.match(status.error?.message ?? '', /refused the user name "alice" or its password \(401/)
+    await new Promise(resolve => setTimeout(resolve, 1_500))
+    assert.equal(mallory.state, 'failed')
+    assert.equal(mallory.status.retryAt, undefined)
+    await mallory.stop()
+    assert.equal(mallory.state, 'unregistered')
+    // the real alice is untouched
+    assert.equal(alice.state, 'registered')
+  })
+
+  it('a server nobody listens on gives AccountUnreachableError and reconnect attempts', async () => {
+    const port = await freePort()
+    const lost = account('carol@pbx.test', 'x', `ws://127.0.0.1:${port}`)
+    const failed = until(lost, 'failed')
+    await lost.start()
+    const status = await failed
+    assert.equal(status.error?.name, AccountUnreachableError.name)
+    assert.match(status.error?.message ?? '', new RegExp(`127\\.0\\.0\\.1:${port}`))
+    await eventually(() => lost.status.reconnectAttempts >= 1, { what: 'a reconnect attempt', timeoutMs: 8_000 })
+    await lost.stop()
+  })
+
+  it('Kamailio killed: unreachable and reconnecting; back on the same port: registered again, messages flow', async () => {
+    assert.ok(kam != null && kamailio.ok)
+    const port = kam.port
+    const aliceLost = until(alice, 'failed')
+    const bobLost = until(bob, 'failed')
+    await kam.kill()
+    kam = undefined
+    for (const s of [await aliceLost, await bobLost]) assert.equal(s.error?.name, AccountUnreachableError.name)
+    await eventually(() => alice.status.reconnectAttempts >= 1, { what: 'alice reconnecting', timeoutMs: 8_000 })
+    await expectRejects(alice.sendMessage('bob', 'lost?'), AccountUnreachableError.name)
+
+    const back = Promise.all([until(alice, 'registered', 20_000), until(bob, 'registered', 20_000)])
+    kam = await startKamailio(kamailio, { config: CONFIG, vars: PASSWORDS, port })
+    await back
+    const toBob = nextEvent<IncomingMessage>(bob, 'message:incoming')
+    await alice.sendMessage('bob', 'back again')
+    assert.equal((await toBob).body, 'back again')
+  })
+})
