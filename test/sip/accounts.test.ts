@@ -132,7 +132,7 @@ describe('SIP accounts on a real Kamailio', { timeout: 120_000, skip }, () => {
     await kam?.stop()
   })
 
-  it('two accounts register with digest authentication (401, then 200)', async () => {
+  it('two accounts register with their digest credentials', async () => {
     const seen: string[] = []
     alice.addEventListener('status', e => { seen.push(e.detail.state) })
     const registered = Promise.all([until(alice, 'registered'), until(bob, 'registered')])
@@ -202,6 +202,9 @@ describe('SIP accounts on a real Kamailio', { timeout: 120_000, skip }, () => {
     await new Promise(resolve => setTimeout(resolve, 1_500))
     assert.equal(mallory.state, 'failed')
     assert.equal(mallory.status.retryAt, undefined)
+    // the proxy asks for credentials on a new MESSAGE too (407)
+    const err = await expectRejects(mallory.sendMessage('bob', 'let me in'), AuthenticationFailedError.name)
+    assert.equal((err as { status?: number }).status, 407)
     await mallory.stop()
     assert.equal(mallory.state, 'unregistered')
     // the real alice is untouched
@@ -237,5 +240,22 @@ describe('SIP accounts on a real Kamailio', { timeout: 120_000, skip }, () => {
     const toBob = nextEvent<IncomingMessage>(bob, 'message:incoming')
     await alice.sendMessage('bob', 'back again')
     assert.equal((await toBob).body, 'back again')
+  })
+
+  it('Kamailio down while an account registers: unreachable, reconnecting, registered once it is back', async () => {
+    assert.ok(kam != null && kamailio.ok)
+    const port = kam.port
+    await alice.stop()
+    await kam.kill()
+    kam = undefined
+    const failed = until(alice, 'failed')
+    await alice.start()
+    assert.equal(alice.state, 'registering')
+    assert.equal((await failed).error?.name, AccountUnreachableError.name)
+    await eventually(() => alice.status.reconnectAttempts >= 2, { what: 'two reconnect attempts', timeoutMs: 10_000 })
+    const back = until(alice, 'registered', 20_000)
+    kam = await startKamailio(kamailio, { config: CONFIG, vars: PASSWORDS, port })
+    await back
+    assert.equal(alice.status.error, undefined)
   })
 })
