@@ -19,6 +19,7 @@ import { fakeMedia, installFakeWebRtc } from '../helpers/fake-webrtc.ts'
 import { freePort, kamailioAvailable, startKamailio } from '../helpers/kamailio.ts'
 import type { KamailioProcess } from '../helpers/kamailio.ts'
 import { nextEvent } from '../helpers/sip.ts'
+import { SipAccounts } from '../../shared/ui/app/accounts.ts'
 
 installFakeWebRtc()
 
@@ -189,6 +190,45 @@ describe('SIP accounts on a real Kamailio', { timeout: 120_000, skip }, () => {
     await ended
     assert.equal(bobCall.end?.reason, 'remote-hangup')
     assert.deepEqual(alice.calls(), [])
+  })
+
+  it('the app\'s SipAccounts: a stored account starts, rings through the app\'s hooks, and routes by domain', async () => {
+    assert.ok(kam != null)
+    const storage = memoryStorage()
+    const messages: IncomingMessage[] = []
+    let changes = 0
+    const app = new SipAccounts({
+      storage,
+      iceServers: async () => [],
+      getUserMedia: fakeMedia().getUserMedia,
+      call: () => {},
+      message: m => { messages.push(m) },
+      changed: () => { changes++ },
+      error: err => { assert.fail(err as Error) }
+    })
+    await accountStore(storage).add({ address: 'alice@pbx.test', wsUrl: kam.wsUrl, password: PASSWORDS.ALICE_PASSWORD })
+    await app.start()
+    try {
+      await eventually(() => app.list()[0]?.status.state === 'registered', { what: 'the stored account registered' })
+      assert.ok(changes >= 1)
+      assert.equal((app.list()[0] as unknown as { password?: string }).password, undefined)
+      assert.deepEqual(app.routes('sip:bob@pbx.test'), [{ via: 'account', id: 'alice@pbx.test', address: 'alice@pbx.test' }, { via: 'overlay' }])
+      assert.deepEqual(app.routes('bob@example.org'), [{ via: 'overlay' }])
+      const { account, aor } = app.resolve('bob')
+      assert.equal(account?.id, 'alice@pbx.test')
+      assert.equal(aor, 'bob@pbx.test')
+      assert.equal(app.resolve('bob@pbx.test', { via: 'overlay' }).account, undefined)
+      assert.throws(() => app.resolve('bob', { via: 'account', id: 'gone@pbx.test', address: 'gone@pbx.test' }), { name: 'InvalidAccountError' })
+      // Kamailio forks to both of alice's registrations: this one hands it to the app
+      await bob.sendMessage('alice', 'to every alice')
+      await eventually(() => messages.length === 1, { what: 'the message through the app hook' })
+      assert.equal(messages[0]?.from.via, 'alice@pbx.test')
+      await app.remove('alice@pbx.test')
+      assert.deepEqual(app.list(), [])
+      assert.deepEqual(await accountStore(storage).list(), [])
+    } finally {
+      await app.stop()
+    }
   })
 
   it('a wrong password gives AuthenticationFailedError and state failed, and stays failed', async () => {
