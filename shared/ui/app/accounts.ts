@@ -11,25 +11,14 @@
  */
 import { normalizeAor } from '../../identity/index.ts'
 import { accountStore, accountTarget, InvalidAccountError, routeFor, sipAccount } from '../../sip/index.ts'
-import type { AccountStatus, AccountStorage, AccountStore, Call, IncomingMessage, SipAccount, SipAccountSettings, ValidSipAccount } from '../../sip/index.ts'
+import type { AccountStorage, AccountStore, Call, IncomingMessage, SipAccount, SipAccountSettings, ValidSipAccount } from '../../sip/index.ts'
 import { logger } from '../../util/logger.ts'
+import type { AccountView, DialRoute } from './account-text.ts'
 
 const log = logger('pwa:accounts')
 
-/** An account as the screens see it: no password. */
-export interface AccountView {
-  id: string
-  address: string
-  wsUrl: string
-  authorizationUser: string
-  displayName?: string
-  outboundProxy?: string
-  registrar?: string
-  status: AccountStatus
-}
-
-/** Where a dialled address can go: the overlay, or an account by id. */
-export type DialRoute = { via: 'overlay' } | { via: 'account', id: string, address: string }
+export type { AccountView, DialRoute } from './account-text.ts'
+export { accountStateText } from './account-text.ts'
 
 export interface SipAccountsHooks {
   storage: AccountStorage
@@ -150,3 +139,4 @@ function view (a: SipAccount): AccountView {
     status: a.status
   }
 }
+
