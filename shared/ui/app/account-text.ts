@@ -40,3 +40,9 @@ export function accountStateText (status: AccountStatus, now = Date.now()): Acco
     }
   }
 }
+
+/** "Call via …" words for one route. */
+export function routeLabel (route: DialRoute): { text: string, detail: string } {
+  if (route.via === 'overlay') return { text: 'Call via Peerline', detail: 'End to end: the other side\'s identity is checked as usual' }
+  return { text: `Call via ${route.address}`, detail: 'Through that SIP server: it names who answers, Peerline cannot verify it' }
+}

@@ -7,7 +7,7 @@ import { before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { AccountUnreachableError, AuthenticationFailedError, RegistrationRejectedError } from '../../../shared/sip/errors.ts'
 import { accountStateText } from '../../../shared/ui/app/account-text.ts'
-import type { AccountView } from '../../../shared/ui/app/account-text.ts'
+import type { AccountView, DialRoute } from '../../../shared/ui/app/account-text.ts'
 import { loadComponents, renderNode } from '../../helpers/render.ts'
 
 const NOW = Date.UTC(2026, 11, 4, 12, 0)
@@ -18,9 +18,13 @@ const account = (id: string, status: AccountView['status']): AccountView => ({
 
 describe('SIP accounts in Settings', () => {
   let SipAccountList: (props: unknown) => unknown
+  let RouteChooser: (props: unknown) => unknown
 
   before(async () => {
-    ;({ SipAccountList } = await loadComponents({ SipAccountList: 'shared/ui/app/components/SipAccounts.tsx' }) as { SipAccountList: (props: unknown) => unknown })
+    ;({ SipAccountList, RouteChooser } = await loadComponents({
+      SipAccountList: 'shared/ui/app/components/SipAccounts.tsx',
+      RouteChooser: 'shared/ui/app/components/RouteChooser.tsx'
+    }) as { SipAccountList: (props: unknown) => unknown, RouteChooser: (props: unknown) => unknown })
   })
 
   it('says each state in words; errors name what to do', () => {
@@ -62,5 +66,21 @@ describe('SIP accounts in Settings', () => {
   it('says what happens without an account', () => {
     const r = renderNode({ type: SipAccountList, props: { accounts: [], onRemove: () => {}, onRegister: () => {} } })
     assert.equal(r.text, 'No SIP account: every call goes through Peerline\'s overlay.')
+  })
+
+  it('"Call via …" offers the account first, then the overlay, and says what each means', () => {
+    const chosen: DialRoute[] = []
+    let cancelled = false
+    const routes: DialRoute[] = [{ via: 'account', id: '1001@pbx.example.com', address: '1001@pbx.example.com' }, { via: 'overlay' }]
+    const r = renderNode({ type: RouteChooser, props: { target: '1002@pbx.example.com', routes, onChoose: (v: DialRoute) => { chosen.push(v) }, onCancel: () => { cancelled = true } } })
+    assert.match(r.text, /^Call 1002@pbx\.example\.com via…/)
+    const dialog = r.elements.find(e => e.props.role === 'dialog')
+    assert.equal(dialog?.props['aria-labelledby'], 'routes-title')
+    const buttons = r.elements.filter(e => e.tag === 'button')
+    assert.deepEqual(buttons.map(b => b.text), ['Call via 1001@pbx.example.com', 'Call via Peerline', 'Cancel'])
+    assert.match(r.text, /Peerline cannot verify it/)
+    for (const b of buttons) (b.props.onClick as () => void)()
+    assert.deepEqual(chosen, routes)
+    assert.equal(cancelled, true)
   })
 })
