@@ -110,6 +110,8 @@ export class SipAccount extends TypedEventEmitter<SipAccountEvents> {
   private readonly makeSocket: (url: string) => JsSipSocket
   private ua?: UA
   private stopping = false
+  /** the server refused the credentials: no REGISTER until register() (or new settings) */
+  private authFailed = false
   private current: AccountStatus = { state: 'unregistered', reconnectAttempts: 0 }
   private readonly retry: Backoff
   private retryTimer?: ReturnType<typeof setTimeout>
@@ -137,6 +139,7 @@ export class SipAccount extends TypedEventEmitter<SipAccountEvents> {
     if (this.ua != null) return
     const s = this.settings
     this.stopping = false
+    this.authFailed = false
     this.shutdown = new AbortController()
     this.retry.reset()
     let socket: JsSipSocket
@@ -205,15 +208,19 @@ export class SipAccount extends TypedEventEmitter<SipAccountEvents> {
     this.setStatus('unregistered')
   }
 
-  /** REGISTERs again now (after the user fixed something, or to skip the back-off). */
+  /**
+   * REGISTERs again now (to skip the back-off, or after an
+   * AuthenticationFailedError once the server side was fixed); with the
+   * WebSocket down, on the next reconnect.
+   */
   register (): void {
     const ua = this.requireUa()
     this.clearTimers()
+    this.authFailed = false
     this.setStatus('registering')
-    if (ua.isConnected()) {
-      this.armRegisterTimeout()
-      ua.register()
-    }
+    if (ua.isConnected()) this.armRegisterTimeout()
+    // also turns JsSIP's register-on-connect back on
+    ua.register()
   }
 
   calls (): Call[] {
@@ -309,8 +316,8 @@ export class SipAccount extends TypedEventEmitter<SipAccountEvents> {
 
   private onConnected (): void {
     this.current.reconnectAttempts = 0
-    // JsSIP REGISTERs on every connect
-    if (this.settings.register !== false) {
+    // JsSIP REGISTERs on every connect (not after the credentials were refused)
+    if (this.settings.register !== false && !this.authFailed) {
       this.clearTimers()
       this.setStatus('registering')
       this.armRegisterTimeout()
@@ -321,9 +328,8 @@ export class SipAccount extends TypedEventEmitter<SipAccountEvents> {
     if (this.stopping) return
     this.clearTimers()
     const why = e.code != null && e.code !== 1000 ? ` (WebSocket closed, code ${e.code}${e.reason != null && e.reason !== '' ? ` ${e.reason}` : ''})` : ''
-    const auth = this.current.error?.name === AuthenticationFailedError.name && this.current.state === 'failed'
     // a wrong password stays the thing to fix, whatever the socket does
-    if (auth) return
+    if (this.authFailed) return
     this.setStatus('failed', new AccountUnreachableError(`Cannot reach ${this.settings.wsUrl}${why}: trying again`))
   }
 
@@ -339,6 +345,9 @@ export class SipAccount extends TypedEventEmitter<SipAccountEvents> {
     const status = response?.status_code
     const phrase = response?.reason_phrase ?? ''
     if (status === 401 || status === 407 || status === 403 || cause === CAUSE.AUTH) {
+      this.authFailed = true
+      // JsSIP would REGISTER again on every reconnect with the same credentials
+      this.ua?.unregister()
       this.setStatus('failed', new AuthenticationFailedError(
         `${this.settings.wsUrl} refused the user name "${this.settings.authorizationUser}" or its password${status != null ? ` (${status} ${phrase})`.trimEnd() : ''}`, status))
       return

@@ -245,6 +245,11 @@ describe('SIP accounts on a real Kamailio', { timeout: 120_000, skip }, () => {
     // the proxy asks for credentials on a new MESSAGE too (407)
     const err = await expectRejects(mallory.sendMessage('bob', 'let me in'), AuthenticationFailedError.name)
     assert.equal((err as { status?: number }).status, 407)
+    // "Try again" sends the REGISTER once more, and says the same
+    const again = nextEvent<AccountStatus>(mallory, 'status', { match: st => st.state === 'failed' })
+    mallory.register()
+    assert.equal(mallory.state, 'registering')
+    assert.equal((await again).error?.name, AuthenticationFailedError.name)
     await mallory.stop()
     assert.equal(mallory.state, 'unregistered')
     // the real alice is untouched
@@ -266,6 +271,13 @@ describe('SIP accounts on a real Kamailio', { timeout: 120_000, skip }, () => {
   it('Kamailio killed: unreachable and reconnecting; back on the same port: registered again, messages flow', async () => {
     assert.ok(kam != null && kamailio.ok)
     const port = kam.port
+    // an account whose password was refused keeps saying so, and does not try it again on reconnect
+    const refused = account('bob@pbx.test', 'wrong', kam.wsUrl)
+    const refusedStates: string[] = []
+    const failedAuth = until(refused, 'failed')
+    await refused.start()
+    assert.equal((await failedAuth).error?.name, AuthenticationFailedError.name)
+    refused.addEventListener('status', e => { refusedStates.push(e.detail.state) })
     const aliceLost = until(alice, 'failed')
     const bobLost = until(bob, 'failed')
     await kam.kill()
@@ -280,6 +292,10 @@ describe('SIP accounts on a real Kamailio', { timeout: 120_000, skip }, () => {
     const toBob = nextEvent<IncomingMessage>(bob, 'message:incoming')
     await alice.sendMessage('bob', 'back again')
     assert.equal((await toBob).body, 'back again')
+    await eventually(() => refused.status.reconnectAttempts === 0, { what: 'the refused account reconnected too', timeoutMs: 10_000 })
+    assert.deepEqual(refusedStates, [])
+    assert.equal(refused.status.error?.name, AuthenticationFailedError.name)
+    await refused.stop()
   })
 
   it('Kamailio down while an account registers: unreachable, reconnecting, registered once it is back', async () => {
