@@ -171,7 +171,7 @@ describe('SIP accounts on a real Kamailio', { timeout: 120_000, skip }, () => {
     assert.equal((err as { status?: number }).status, 480)
   })
 
-  it('calls through the server: ringing, answered, hung up; the caller is marked server-asserted', async () => {
+  it('calls through the server: ringing, answered, DTMF, hold, video, mute, hung up; the caller is marked server-asserted', async () => {
     const incoming = nextEvent<Call>(bob, 'call:incoming')
     const call = await alice.call('bob')
     const states: CallState[] = [call.state]
@@ -185,6 +185,19 @@ describe('SIP accounts on a real Kamailio', { timeout: 120_000, skip }, () => {
     await bobCall.answer()
     await eventually(() => call.state === 'active', { what: 'caller active', timeoutMs: 10_000 })
     assert.deepEqual(states, ['calling', 'ringing', 'active'])
+    // the same controls as an overlay call: DTMF, hold and video by re-INVITE through Kamailio's record-route
+    const dtmf = nextEvent<{ tone: string, direction: string }>(call, 'dtmf')
+    call.sendDtmf('1#')
+    assert.deepEqual(await dtmf, { tone: '1', direction: 'out' })
+    await call.setHeld(true)
+    assert.equal(call.state, 'held')
+    await eventually(() => bobCall.state === 'held', { what: 'bob sees the hold', timeoutMs: 10_000 })
+    await call.setHeld(false)
+    await eventually(() => bobCall.state === 'active', { what: 'bob sees the resume', timeoutMs: 10_000 })
+    await call.setVideo(true)
+    assert.equal(call.video, true)
+    call.setMuted(true)
+    assert.equal(call.muted, true)
     const ended = nextEvent(bobCall, 'ended')
     call.hangup()
     await ended
