@@ -445,7 +445,14 @@ export class SipAccount extends TypedEventEmitter<SipAccountEvents> {
 
   /** A party as this account's server names it: never authenticated, always `via` the account. */
   private party (aor: string, displayName: string): RemoteParty {
-    return { aor, displayName, authenticated: false, unverifiedReason: 'ServerAsserted', via: this.settings.address }
+    // a number without a domain (tel:, a PBX extension) is one of this server's: calling back goes through it
+    let address = aor
+    if (!aor.includes('@')) {
+      try {
+        address = accountTarget(aor, this.settings)
+      } catch { /* not an address: shown as the server sent it */ }
+    }
+    return { aor: address, displayName, authenticated: false, unverifiedReason: 'ServerAsserted', via: this.settings.address }
   }
 
   private requireUa (): UA {
