@@ -44,13 +44,16 @@ import {
   ICE_GATHERING_TIMEOUT_MS, MAX_SIP_MESSAGE_BYTES, NO_ANSWER_TIMEOUT_MS, SEND_MESSAGE_TIMEOUT_MS, STOP_TIMEOUT_MS
 } from './constants.ts'
 import {
-  AccountUnreachableError, AuthenticationFailedError, CallFailedError, MessageRejectedError, PhoneNotStartedError, RegistrationRejectedError
+  AccountUnreachableError, AuthenticationFailedError, CallFailedError, InvalidAccountError, MessageRejectedError, PhoneNotStartedError, RegistrationRejectedError
 } from './errors.ts'
-import { clearTimersOnDestroy, releaseJsSipTimers, stopTracks } from './jssip-util.ts'
+import { clearTimersOnDestroy, defaultMedia, releaseJsSipTimers, stopTracks, withRoute } from './jssip-util.ts'
 import { parseNameAddr } from './message.ts'
+import type { JsSipSocket } from './jssip-util.ts'
 import type { AccountState, AccountStatus, Call, IncomingMessage, MediaAdapter, RemoteParty, SentMessage, SipAccountEvents } from './api.ts'
 
 const log = logger('sip:account')
+
+export type { JsSipSocket } from './jssip-util.ts'
 
 /** Room left in a WebSocket frame for the MESSAGE's headers. */
 const MAX_MESSAGE_BODY_BYTES = MAX_SIP_MESSAGE_BYTES - 4096
@@ -73,17 +76,6 @@ export interface SipAccountInit {
   reregisterMaxMs?: number
 }
 
-/** JsSIP's Socket interface (its WebSocketInterface is one). */
-export interface JsSipSocket {
-  readonly url: string
-  readonly sip_uri: string
-  via_transport: string
-  connect: () => void
-  disconnect: () => void
-  send: (message: string) => boolean
-  isConnected: () => boolean
-  isConnecting: () => boolean
-}
 
 export interface SipAccountComponents {
   media?: MediaAdapter
@@ -149,21 +141,13 @@ export class SipAccount extends TypedEventEmitter<SipAccountEvents> {
       throw new AccountUnreachableError(`Cannot open ${s.wsUrl}: ${(err as Error).message}`)
     }
     if (s.outboundProxy != null) socket = withRoute(socket, s.outboundProxy)
-    const ua = new UA({
-      sockets: [socket as any],
-      uri: `sip:${s.address}`,
-      authorization_user: s.authorizationUser,
-      password: s.password,
-      ...(s.displayName != null ? { display_name: s.displayName } : {}),
-      register: s.register !== false,
-      register_expires: this.init.registerExpiresS ?? ACCOUNT_REGISTER_EXPIRES_S,
-      ...(s.registrar != null ? { registrar_server: s.registrar } : {}),
-      use_preloaded_route: s.outboundProxy != null,
-      connection_recovery_min_interval: this.init.reconnectMinS ?? ACCOUNT_RECONNECT_MIN_S,
-      connection_recovery_max_interval: this.init.reconnectMaxS ?? ACCOUNT_RECONNECT_MAX_S,
-      no_answer_timeout: Math.max(1, Math.round((this.init.noAnswerTimeoutMs ?? NO_ANSWER_TIMEOUT_MS) / 1000)),
-      user_agent: this.init.userAgent ?? 'Peerline'
-    })
+    let ua: UA
+    try {
+      ua = this.makeUa(socket)
+    } catch (err) {
+      // JsSIP checks its configuration again (URIs, the digest user): validateAccount() should have caught it
+      throw new InvalidAccountError('address', `The SIP library refused the account's settings: ${(err as Error).message}`)
+    }
     clearTimersOnDestroy(ua)
     const on = (event: string, fn: (e: any) => void): void => {
       ua.on(event as any, (e: any) => { guarded(log, `${s.address} ${event}`, () => { if (this.ua === ua) fn(e) }) })
@@ -180,6 +164,25 @@ export class SipAccount extends TypedEventEmitter<SipAccountEvents> {
     if (s.register !== false) this.setStatus('registering')
     ua.start()
     log('account %s starting (%s)', s.address, s.wsUrl)
+  }
+
+  private makeUa (socket: JsSipSocket): UA {
+    const s = this.settings
+    return new UA({
+      sockets: [socket as any],
+      uri: `sip:${s.address}`,
+      authorization_user: s.authorizationUser,
+      password: s.password,
+      ...(s.displayName != null ? { display_name: s.displayName } : {}),
+      register: s.register !== false,
+      register_expires: this.init.registerExpiresS ?? ACCOUNT_REGISTER_EXPIRES_S,
+      ...(s.registrar != null ? { registrar_server: s.registrar } : {}),
+      use_preloaded_route: s.outboundProxy != null,
+      connection_recovery_min_interval: this.init.reconnectMinS ?? ACCOUNT_RECONNECT_MIN_S,
+      connection_recovery_max_interval: this.init.reconnectMaxS ?? ACCOUNT_RECONNECT_MAX_S,
+      no_answer_timeout: Math.max(1, Math.round((this.init.noAnswerTimeoutMs ?? NO_ANSWER_TIMEOUT_MS) / 1000)),
+      user_agent: this.init.userAgent ?? 'Peerline'
+    })
   }
 
   /** Un-REGISTERs (bounded by STOP_TIMEOUT_MS), hangs up its calls and closes the WebSocket. */
@@ -492,26 +495,5 @@ export function assertedCaller (request: Pick<JsSipRequest, 'from' | 'getHeader'
     return { aor: normalizeAor(uri), displayName }
   } catch {
     return { aor: uri.replace(/^(sips?|tel):/i, ''), displayName }
-  }
-}
-
-/** `socket`, naming `route` as its SIP URI: JsSIP preloads `Route: <that;lr>` (use_preloaded_route). */
-function withRoute (socket: JsSipSocket, route: string): JsSipSocket {
-  return new Proxy(socket, {
-    get (target, prop, receiver) {
-      if (prop === 'sip_uri') return route
-      const v = Reflect.get(target, prop, receiver) as unknown
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
-    },
-    set (target, prop, value) { return Reflect.set(target, prop, value) }
-  })
-}
-
-/** getUserMedia of the page, looked up only when a call needs it. */
-const defaultMedia: MediaAdapter = {
-  getUserMedia: async constraints => {
-    const md = (globalThis as { navigator?: { mediaDevices?: { getUserMedia?: (c: MediaStreamConstraints) => Promise<MediaStream> } } }).navigator?.mediaDevices
-    if (md?.getUserMedia == null) throw new CallFailedError('This environment has no microphone access (navigator.mediaDevices is missing)')
-    return await md.getUserMedia(constraints)
   }
 }

@@ -1,10 +1,13 @@
 /**
- * Workarounds for JsSIP's loose ends that every user agent of shared/sip
- * (the overlay phone, SIP accounts) needs: timers a stopped UA keeps, the
- * Call-ID of a session, stopping a stream's tracks.
+ * What every JsSIP user agent of shared/sip (the overlay phone, SIP
+ * accounts) needs: workarounds for timers a stopped UA keeps, the Call-ID of
+ * a session, stopping a stream's tracks, the page's microphone, and a socket
+ * with an outbound proxy as its Route.
  */
 import type { UA } from 'jssip'
 import { logger } from '../util/logger.ts'
+import { CallFailedError } from './errors.ts'
+import type { MediaAdapter } from './api.ts'
 
 const log = logger('sip:jssip')
 
@@ -61,5 +64,38 @@ export function stopTracks (stream: MediaStream): void {
     try {
       t.stop()
     } catch { /* already stopped */ }
+  }
+}
+
+/** JsSIP's Socket interface (its WebSocketInterface is one). */
+export interface JsSipSocket {
+  readonly url: string
+  readonly sip_uri: string
+  via_transport: string
+  connect: () => void
+  disconnect: () => void
+  send: (message: string) => boolean
+  isConnected: () => boolean
+  isConnecting: () => boolean
+}
+
+/** `socket`, naming `route` as its SIP URI: JsSIP preloads `Route: <that;lr>` (use_preloaded_route). */
+export function withRoute (socket: JsSipSocket, route: string): JsSipSocket {
+  return new Proxy(socket, {
+    get (target, prop, receiver) {
+      if (prop === 'sip_uri') return route
+      const v = Reflect.get(target, prop, receiver) as unknown
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+    },
+    set (target, prop, value) { return Reflect.set(target, prop, value) }
+  })
+}
+
+/** getUserMedia of the page, looked up only when a call needs it. */
+export const defaultMedia: MediaAdapter = {
+  getUserMedia: async constraints => {
+    const md = (globalThis as { navigator?: { mediaDevices?: { getUserMedia?: (c: MediaStreamConstraints) => Promise<MediaStream> } } }).navigator?.mediaDevices
+    if (md?.getUserMedia == null) throw new CallFailedError('This environment has no microphone access (navigator.mediaDevices is missing)')
+    return await md.getUserMedia(constraints)
   }
 }

@@ -27,7 +27,7 @@ import { raceSignal, sleep } from '../util/async.ts'
 import { dispatchSafely, guarded } from '../util/events.ts'
 import { logger } from '../util/logger.ts'
 import { PeerlineCall } from './call.ts'
-import { clearTimersOnDestroy, releaseJsSipTimers, sessionCallId, stopTracks } from './jssip-util.ts'
+import { clearTimersOnDestroy, defaultMedia, releaseJsSipTimers, sessionCallId, stopTracks } from './jssip-util.ts'
 import type { SessionLike } from './call.ts'
 import {
   CALL_SETUP_TIMEOUT_MS, ICE_GATHERING_TIMEOUT_MS, MAX_SIP_MESSAGE_BYTES, MESSAGE_SETTLE_MS, NO_ANSWER_TIMEOUT_MS,
@@ -71,15 +71,6 @@ export interface PhoneInit {
 export interface PhoneComponents {
   overlay: Overlay
   media?: MediaAdapter
-}
-
-/** getUserMedia of the page, looked up only when a call needs it. */
-const defaultMedia: MediaAdapter = {
-  getUserMedia: async constraints => {
-    const md = (globalThis as { navigator?: { mediaDevices?: { getUserMedia?: (c: MediaStreamConstraints) => Promise<MediaStream> } } }).navigator?.mediaDevices
-    if (md?.getUserMedia == null) throw new CallFailedError('This environment has no microphone access (navigator.mediaDevices is missing)')
-    return await md.getUserMedia(constraints)
-  }
 }
 
 interface JsSipIncomingRequest {

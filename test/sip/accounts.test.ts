@@ -11,7 +11,8 @@ import { join } from 'node:path'
 import {
   accountStore, accountTarget, AccountUnreachableError, assertedCaller, AuthenticationFailedError, InvalidAccountError, routeFor, sipAccount, validateAccount
 } from '../../shared/sip/index.ts'
-import type { AccountStatus, Call, CallState, IncomingMessage, SipAccount, SipAccountSettings } from '../../shared/sip/index.ts'
+import type { AccountStatus, Call, CallState, IncomingMessage, JsSipSocket, SipAccount, SipAccountSettings } from '../../shared/sip/index.ts'
+import { WebSocketInterface } from 'jssip'
 import { memoryStorage } from '../../shared/store/index.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { expectRejects } from '../helpers/assert.ts'
@@ -242,6 +243,29 @@ describe('SIP accounts on a real Kamailio', { timeout: 120_000, skip }, () => {
     } finally {
       await app.stop()
     }
+  })
+
+  it('an outbound proxy goes out as a preloaded Route on the account\'s requests', async () => {
+    assert.ok(kam != null)
+    const sent: string[] = []
+    const proxy = `sip:127.0.0.1:${kam.port};transport=ws`
+    const viaProxy = sipAccount({ settings: validateAccount({ address: 'alice@pbx.test', wsUrl: kam.wsUrl, password: PASSWORDS.ALICE_PASSWORD, outboundProxy: proxy }) }, {
+      media: fakeMedia(),
+      socket: url => {
+        const ws = new WebSocketInterface(url) as unknown as JsSipSocket & { send: (m: string) => boolean }
+        const send = ws.send.bind(ws)
+        ws.send = (m: string) => { sent.push(m); return send(m) }
+        return ws
+      }
+    })
+    accounts.push(viaProxy)
+    const registered = until(viaProxy, 'registered')
+    await viaProxy.start()
+    await registered
+    const register = sent.find(m => m.startsWith('REGISTER '))
+    assert.ok(register !== undefined)
+    assert.match(register, new RegExp(`^Route: <${proxy.replace(/[.;]/g, '\\$&')};lr>\r$`, 'm'))
+    await viaProxy.stop()
   })
 
   it('a wrong password gives AuthenticationFailedError and state failed, and stays failed', async () => {
