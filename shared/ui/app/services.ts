@@ -230,8 +230,11 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
         ? await account.call(aor, { ...(options.video !== undefined ? { video: options.video } : {}), ...(options.signal !== undefined ? { signal: options.signal } : {}) })
         : await (phone as Phone).call(aor, options)
       // the phone checked the pin before dialling: a key change noted earlier is over
-      if (this.trust.loaded) this.keys.noteOk(aor)
-      this.keys.noteSeen(call.remote)
+      // (an account checks no key: it proves nothing about the overlay identity)
+      if (account === undefined) {
+        if (this.trust.loaded) this.keys.noteOk(aor)
+        this.keys.noteSeen(call.remote)
+      }
       this.#log.track(call)
       return call
     } catch (err) {
@@ -254,7 +257,9 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
   async sendMessage (peer: string, body: string, options: { identityKey?: string, via?: DialRoute } = {}): Promise<{ record: MessageRecord, delivery: Promise<void> }> {
     const { account, aor } = this.#accounts.resolve(peer, options.via)
     // `verified` of an outgoing message only says it is ours; `trust` is the recipient's level as known now
-    const record = await this.history.addMessage({ peer: aor, direction: 'out', body, at: Date.now(), verified: true, trust: this.keys.level(aor), status: 'sending' })
+    // (through an account: whoever that server delivers it to)
+    const trust = account !== undefined ? { level: 'server-asserted' as const, via: account.address } : this.keys.level(aor)
+    const record = await this.history.addMessage({ peer: aor, direction: 'out', body, at: Date.now(), verified: true, trust, status: 'sending' })
     this.#changed('message', aor)
     const delivery = (async () => {
       try {
