@@ -21,11 +21,7 @@
  *   node_modules/.bin/node bench/call-setup.ts            # 20 calls per path, < 5 min
  *   node_modules/.bin/node bench/call-setup.ts --quick    # 3 calls per path
  */
-import { spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { createConnection, createServer } from 'node:net'
+import { copyFile, mkdtemp, rm } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as esbuild from 'esbuild'
@@ -36,21 +32,17 @@ import type { Health, Supernode } from '../supernode/supernode.ts'
 import { serveApp } from '../supernode/web.ts'
 import type { WebServer } from '../supernode/web.ts'
 import { launchChromium } from '../test/helpers/browser.ts'
+import { kamailioAvailable, startKamailio } from '../test/helpers/kamailio.ts'
+import type { KamailioProcess } from '../test/helpers/kamailio.ts'
 import { openPerson, submitIdentityForm } from '../test/helpers/pwa.ts'
 import type { Person } from '../test/helpers/pwa.ts'
 import { REPO_ROOT, isMain, machineLine, percentile, round, runStandalone } from './lib/report.ts'
 import type { BenchOptions, BenchReport } from './lib/report.ts'
 
-/** Debian's kamailio package puts it here; PEERLINE_KAMAILIO overrides. */
-export const KAMAILIO = process.env.PEERLINE_KAMAILIO ?? '/usr/sbin/kamailio'
-/** Where Debian (and other layouts) keep Kamailio's modules; the first with websocket.so wins. */
-const KAMAILIO_MODULE_DIRS = [
-  `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu/kamailio/modules`,
-  '/usr/lib64/kamailio/modules',
-  '/usr/lib/kamailio/modules',
-  '/usr/local/lib64/kamailio/modules',
-  '/usr/local/lib/kamailio/modules'
-]
+// the Kamailio helpers live with the tests, which also start it (test/sip/accounts.test.ts)
+export { KAMAILIO, kamailioAvailable, startKamailio } from '../test/helpers/kamailio.ts'
+export type { KamailioCheck, KamailioProcess } from '../test/helpers/kamailio.ts'
+
 const KAMAILIO_DIR = join(REPO_ROOT, 'bench', 'kamailio')
 
 const FULL_CALLS = 20
@@ -64,8 +56,6 @@ const CALL_TIMEOUT_MS = 20_000
 const IDLE_TIMEOUT_MS = 10_000
 /** a breath between calls, the same on both paths, so hang-up traffic is not measured */
 const BETWEEN_CALLS_MS = 300
-const KAMAILIO_START_TIMEOUT_MS = 10_000
-const KAMAILIO_STOP_TIMEOUT_MS = 5_000
 
 export interface CallSetupOptions extends BenchOptions {
   /** calls per path (default 20, quick 3) */
@@ -76,20 +66,6 @@ export interface CallSetupOptions extends BenchOptions {
 export interface OverlaySample { ms: number, lookupMs: number, connectMs: number, iceMs: number, sipMs: number }
 /** One conventional call (ms). */
 export interface ConventionalSample { ms: number, iceMs: number, sipMs: number }
-
-export type KamailioCheck = { ok: true, bin: string, modules: string } | { ok: false, reason: string }
-
-/** Whether the conventional path can run here, and if not a sentence saying why. */
-export function kamailioAvailable (): KamailioCheck {
-  if (!existsSync(KAMAILIO)) {
-    return { ok: false, reason: `${KAMAILIO} not found: install Debian's kamailio and kamailio-websocket-modules packages (apt-get install -y kamailio kamailio-websocket-modules) or set PEERLINE_KAMAILIO` }
-  }
-  const modules = KAMAILIO_MODULE_DIRS.find(d => existsSync(join(d, 'websocket.so')))
-  if (modules === undefined) {
-    return { ok: false, reason: `Kamailio's websocket module (websocket.so) not found in ${KAMAILIO_MODULE_DIRS.join(', ')}: install kamailio-websocket-modules` }
-  }
-  return { ok: true, bin: KAMAILIO, modules }
-}
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
@@ -220,66 +196,9 @@ async function overlayCalls (calls: number): Promise<{ samples: OverlaySample[],
 
 // ── conventional path ────────────────────────────────────────────────────────
 
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      srv.close(() => { resolve(port) })
-    })
-  })
-}
-
-async function canConnect (port: number): Promise<boolean> {
-  return await new Promise(resolve => {
-    const s = createConnection({ host: '127.0.0.1', port })
-    s.once('connect', () => { s.destroy(); resolve(true) })
-    s.once('error', () => { resolve(false) })
-  })
-}
-
-export interface KamailioProcess { port: number, wsUrl: string, child: ChildProcess, stop: () => Promise<void> }
-
-/** Kamailio on 127.0.0.1:<free port> in the foreground, config and runtime files in a temp dir. */
-export async function startKamailio (check: { bin: string, modules: string }): Promise<KamailioProcess> {
-  const dir = await mkdtemp(join(tmpdir(), 'peerline-bench-kamailio-'))
-  const port = await freePort()
-  const template = await readFile(join(KAMAILIO_DIR, 'kamailio.cfg'), 'utf8')
-  const cfg = join(dir, 'kamailio.cfg')
-  await writeFile(cfg, template.replaceAll('__PORT__', String(port)).replaceAll('__MPATH__', check.modules + '/'))
-  // -DD: no daemon, children still forked; -E: log to stderr; -Y: runtime files (pid, fifo) in our dir
-  const child = spawn(check.bin, ['-DD', '-E', '-f', cfg, '-Y', dir, '-P', join(dir, 'kamailio.pid')], { stdio: ['ignore', 'ignore', 'pipe'] })
-  let log = ''
-  child.stderr?.on('data', (d: Buffer) => { if (log.length < 20_000) log += d.toString() })
-  let exited: number | string | null | undefined
-  const exit = new Promise<void>(resolve => { child.once('exit', (code, signal) => { exited = code ?? signal; resolve() }) })
-  child.once('error', err => { log += `\n${err.message}` })
-  // Kamailio outlives its parent: take it down if this process exits without stop()
-  const orphanGuard = (): void => { child.kill('SIGTERM') }
-  process.once('exit', orphanGuard)
-
-  const stop = async (): Promise<void> => {
-    process.off('exit', orphanGuard)
-    if (exited === undefined) {
-      child.kill('SIGTERM')
-      const timer = setTimeout(() => { child.kill('SIGKILL') }, KAMAILIO_STOP_TIMEOUT_MS)
-      await exit
-      clearTimeout(timer)
-    }
-    await rm(dir, { recursive: true, force: true })
-  }
-
-  const until = Date.now() + KAMAILIO_START_TIMEOUT_MS
-  while (!(await canConnect(port))) {
-    if (exited !== undefined || Date.now() > until) {
-      await stop()
-      throw new Error(`Kamailio did not start on 127.0.0.1:${port} (${exited !== undefined ? `exited: ${exited}` : 'timed out'}):\n${log.trim()}`)
-    }
-    await sleep(50)
-  }
-  return { port, wsUrl: `ws://127.0.0.1:${port}`, child, stop }
+/** Kamailio on 127.0.0.1:<free port> with bench/kamailio/kamailio.cfg (no authentication). */
+async function startBenchKamailio (check: { bin: string, modules: string }): Promise<KamailioProcess> {
+  return await startKamailio(check, { config: join(KAMAILIO_DIR, 'kamailio.cfg') })
 }
 
 /** Bundles bench/kamailio/page.ts (JsSIP included) next to page.html in `dir`. */
@@ -306,7 +225,7 @@ async function conventionalCalls (calls: number, check: { bin: string, modules: 
   const dir = await mkdtemp(join(tmpdir(), 'peerline-bench-sip-page-'))
   try {
     await buildPage(dir)
-    kam = await startKamailio(check)
+    kam = await startBenchKamailio(check)
     web = await serveApp({ root: dir, host: '127.0.0.1', port: 0, config: () => ({}) })
     // one browser each, as alice and bob have on the overlay path
     const open = async (): Promise<{ page: Page, errors: string[] }> => {

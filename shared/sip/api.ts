@@ -47,6 +47,13 @@ export interface RemoteParty {
    * shows, and what the history records.
    */
   trustLevel?: TrustLevel
+  /**
+   * Set for calls and messages through a SIP account (accounts.ts): the
+   * account's address. Then `aor` and `displayName` are what that account's
+   * server asserted (P-Asserted-Identity, else From), never proven end to end:
+   * `authenticated` is false and the UI says "Via <account>".
+   */
+  via?: string
 }
 
 export type CallEndReason =
@@ -161,4 +168,53 @@ export interface Phone extends TypedEventTarget<PhoneEvents> {
 /** Media access, injected so shared/sip never touches navigator directly. */
 export interface MediaAdapter {
   getUserMedia: (constraints: MediaStreamConstraints) => Promise<MediaStream>
+}
+
+/**
+ * An ordinary SIP-over-WebSocket account (RFC 7118) on a PBX or SIP
+ * provider, as the user typed it (validated by validateAccount()).
+ */
+export interface SipAccountSettings {
+  /** stable id (the address unless given) */
+  id?: string
+  /** address-of-record on that server, e.g. 1001@pbx.example.com */
+  address: string
+  /** the server's WebSocket URL: wss://…, or ws:// on loopback only */
+  wsUrl: string
+  /** digest user name (RFC 3261 §22); default the user part of `address` */
+  authorizationUser?: string
+  /** digest password: kept on this device only (see README) */
+  password: string
+  /** name shown to the people you call */
+  displayName?: string
+  /** SIP URI of an outbound proxy (a preloaded Route, RFC 3261 §8.1.2); default the WebSocket server */
+  outboundProxy?: string
+  /** registrar SIP URI; default the domain of `address` */
+  registrar?: string
+  /** false: do not REGISTER (outgoing calls and messages only) */
+  register?: boolean
+}
+
+/**
+ * Registration of an account:
+ *
+ *   unregistered ──start()──▶ registering ──2xx──▶ registered
+ *   registering | registered ──401/403, socket lost, timeout──▶ failed
+ *   failed ──reconnect / retry (back-off)──▶ registering      (not after AuthenticationFailedError)
+ *   any ──stop()──▶ unregistered
+ */
+export type AccountState = 'unregistered' | 'registering' | 'registered' | 'failed'
+
+export interface AccountStatus {
+  state: AccountState
+  /** for 'failed': AuthenticationFailedError, AccountUnreachableError or RegistrationRejectedError */
+  error?: Error
+  /** WebSocket reconnects attempted since the last successful connection */
+  reconnectAttempts: number
+  /** ms epoch of the next retry, when one is scheduled */
+  retryAt?: number
+}
+
+export interface SipAccountEvents extends PhoneEvents {
+  status: CustomEvent<AccountStatus>
 }

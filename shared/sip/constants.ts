@@ -111,3 +111,30 @@ export const CALL_BACK_PHRASE = 'Calling back from another device'
 
 /** Reason phrase of the 403 a device sends to a revoked device of the caller's identity; the caller's UI explains it. */
 export const DEVICE_REVOKED_PHRASE = 'Device revoked'
+
+/**
+ * REGISTER expiry asked of an account's registrar (JsSIP's default, 600 s);
+ * JsSIP re-registers a little before it runs out (RFC 3261 §10.2.4).
+ */
+export const ACCOUNT_REGISTER_EXPIRES_S = 600
+
+/**
+ * Reconnect back-off of an account's WebSocket (JsSIP's connection
+ * recovery, whole seconds): from 2 s up to the 5 min cap of DESIGN.md's
+ * back-off. JsSIP re-registers on every reconnect.
+ */
+export const ACCOUNT_RECONNECT_MIN_S = 2
+export const ACCOUNT_RECONNECT_MAX_S = 300
+
+/**
+ * A REGISTER with no final response this long after it was sent counts as
+ * unreachable in the UI (JsSIP's own Timer F, 32 s, still runs and a late
+ * 200 still turns the account 'registered').
+ */
+export const ACCOUNT_REGISTER_TIMEOUT_MS = 10_000
+
+/**
+ * A REGISTER refused for a reason that may pass (408, 480, 5xx) or timed out
+ * is tried again after shared/util/backoff's delay: 0.5 s doubling to this cap.
+ */
+export const ACCOUNT_REREGISTER_MAX_MS = 300_000

@@ -73,3 +73,50 @@ export class MalformedHelloError extends Error {
   override name = 'MalformedHelloError'
   constructor (message = 'The peer sent a malformed identity hello') { super(message) }
 }
+
+/** A SIP account's settings do not work as given: `field` says which one. */
+export class InvalidAccountError extends Error {
+  static override name = 'InvalidAccountError'
+  override name = 'InvalidAccountError'
+  field: 'address' | 'wsUrl' | 'authorizationUser' | 'password' | 'outboundProxy' | 'registrar' | 'id'
+  constructor (field: InvalidAccountError['field'], message = `The account's ${field} is not valid`) {
+    super(message)
+    this.field = field
+  }
+}
+
+/**
+ * The SIP server refused the account's credentials: 401/407 again after
+ * JsSIP answered the challenge, or 403 to the REGISTER. Not retried: a wrong
+ * password does not get better by itself.
+ */
+export class AuthenticationFailedError extends Error {
+  static override name = 'AuthenticationFailedError'
+  override name = 'AuthenticationFailedError'
+  status?: number
+  constructor (message = 'The SIP server refused the user name or password', status?: number) {
+    super(message)
+    if (status != null) this.status = status
+  }
+}
+
+/**
+ * The account's server cannot be reached: the WebSocket does not open or
+ * closed, or the server did not answer in time. Retried with back-off.
+ */
+export class AccountUnreachableError extends Error {
+  static override name = 'AccountUnreachableError'
+  override name = 'AccountUnreachableError'
+  constructor (message = 'The SIP server cannot be reached') { super(message) }
+}
+
+/** The registrar refused the REGISTER for a reason other than credentials (`status` says which). */
+export class RegistrationRejectedError extends Error {
+  static override name = 'RegistrationRejectedError'
+  override name = 'RegistrationRejectedError'
+  status?: number
+  constructor (message = 'The SIP server refused the registration', status?: number) {
+    super(message)
+    if (status != null) this.status = status
+  }
+}

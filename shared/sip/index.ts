@@ -20,3 +20,7 @@ export { buildResponse } from './message-build.ts'
 // lookup errors callers branch on, re-exported so UI code needs one import
 export { NotFoundError, OfflineError } from '../overlay/index.ts'
 export { InvalidAddressError } from '../identity/index.ts'
+export { SipAccount, sipAccount, assertedCaller } from './accounts.ts'
+export type { SipAccountInit, SipAccountComponents, JsSipSocket } from './accounts.ts'
+export { validateAccount, routeFor, accountTarget, accountDomain, accountStore } from './account-settings.ts'
+export type { ValidSipAccount, Route, AccountStorage, AccountStore } from './account-settings.ts'

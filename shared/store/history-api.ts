@@ -7,12 +7,16 @@
 /**
  * How far the other party's identity was proven at the time (TrustStore.judge
  * in shared/identity/trust.ts, or 'unauthenticated' when its hello did not
- * check out), kept with each message and call so the history shows the level
- * of the moment, not today's.
+ * check out, or 'server-asserted' for a call or message through a SIP
+ * account: `via` names the account, the address is what its server said),
+ * kept with each message and call so the history shows the level of the
+ * moment, not today's.
  */
 export interface TrustSnapshot {
-  level: 'contact-verified' | 'ca-verified' | 'known-key' | 'key-changed' | 'unverified' | 'unauthenticated'
+  level: 'contact-verified' | 'ca-verified' | 'known-key' | 'key-changed' | 'unverified' | 'unauthenticated' | 'server-asserted'
   caName?: string
+  /** the SIP account it came through, for 'server-asserted' */
+  via?: string
   /** ms epoch: verified at, pinned at */
   since?: number
   /** error name, for 'unauthenticated' */

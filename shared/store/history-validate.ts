@@ -61,7 +61,7 @@ function utf8Length (s: string): number {
   return n
 }
 
-const TRUST_LEVELS = ['contact-verified', 'ca-verified', 'known-key', 'key-changed', 'unverified', 'unauthenticated'] as const
+const TRUST_LEVELS = ['contact-verified', 'ca-verified', 'known-key', 'key-changed', 'unverified', 'unauthenticated', 'server-asserted'] as const
 
 /** A trust snapshot with only its known fields, or undefined when absent. */
 function checkTrust (t: unknown): TrustSnapshot | undefined {
@@ -78,6 +78,10 @@ function checkTrust (t: unknown): TrustSnapshot | undefined {
   if (v.reason !== undefined) {
     if (typeof v.reason !== 'string') throw new InvalidHistoryInputError('trust.reason', '"trust.reason" must be text')
     out.reason = v.reason
+  }
+  if (v.via !== undefined) {
+    if (typeof v.via !== 'string') throw new InvalidHistoryInputError('trust.via', '"trust.via" must be text')
+    out.via = v.via
   }
   return out
 }

@@ -52,6 +52,11 @@ export const ERROR_SENTENCES: Readonly<Record<string, Sentence>> = {
   InvalidStateError: 'That is not possible in the call\'s current state.',
   TimeoutError: 'That took too long. Please try again.',
   BusyError: ctx => `${who(ctx)} is busy.`,
+  // SIP accounts (shared/sip/accounts.ts)
+  InvalidAccountError: (_ctx, err) => err.message.trim() !== '' ? `${err.message.trim().replace(/\.$/, '')}.` : 'That SIP account setting is not valid.',
+  AuthenticationFailedError: 'The SIP server refused the user name or password: check them in Settings → SIP accounts.',
+  AccountUnreachableError: (_ctx, err) => `The SIP server cannot be reached${detail(err)}. Peerline keeps trying.`,
+  RegistrationRejectedError: (_ctx, err) => `The SIP server refused the registration${detail(err)}.`,
   // identity and backups (shared/identity)
   BadPassphraseError: 'Wrong passphrase, or the backup file has been changed.',
   MalformedBackupError: 'That is not a valid Peerline identity backup.',
@@ -114,6 +119,7 @@ export function unverifiedReason (reason: string | undefined): string {
     case 'UnknownIssuerError': return 'the certificate issuer is not trusted'
     case 'WrongPeerError': return 'the device is not certified for this address'
     case 'MalformedCertificateError': return 'the certificate is malformed'
+    case 'ServerAsserted': return 'named by a SIP server, not proven end to end'
     case undefined: case '': return 'identity not proven'
     default: return `identity not proven (${reason})`
   }

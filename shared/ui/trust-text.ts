@@ -12,6 +12,7 @@
  *   unverified        ⚠ Not verified — anyone can claim this address  caution
  *   key-changed       ⚠ Key changed: this is not the key you had…     danger
  *   unauthenticated   ⚠ Not verified — <why the hello failed>         caution
+ *   server-asserted   Via <account> (the server says this is <aor>)   neutral
  *
  * @example trustLabel({ level: 'ca-verified', caName: 'Example CA' }, 'bob@example.org').text // 'Verified by Example CA'
  */
@@ -29,6 +30,8 @@ export interface TrustedParty {
   issuer?: string | undefined
   unverifiedReason?: string | undefined
   trustLevel?: TrustLevel | undefined
+  /** the SIP account a server-asserted party came through (shared/sip accounts) */
+  via?: string | undefined
 }
 
 export type TrustTone = 'success' | 'neutral' | 'caution' | 'danger'
@@ -56,6 +59,8 @@ export const TRUST_TEXT = {
   keyChanged: (aor: string): string => `Key changed: this is not the key you had for ${aor}`,
   keyChangedTitle: 'Someone may be pretending to be this contact: compare the safety number before trusting it',
   unauthenticated: (why: string): string => `Not verified — ${why}`,
+  serverAsserted: (via: string, aor: string): string => `Via ${via} (the server says this is ${aor})`,
+  serverAssertedTitle: (via: string): string => `The SIP server of your account ${via} names this caller; Peerline cannot check it end to end`,
   /** notifications (Thunderbird) */
   notificationTitle: (label: TrustLabel): string => label.tone === 'success' ? 'Peerline call' : `Peerline call (${label.text})`
 } as const
@@ -78,6 +83,11 @@ export function trustLabel (view: TrustSnapshot, aor: string): TrustLabel {
       return { level: view.level, text: TRUST_TEXT.knownKey(day(view.since)), title: TRUST_TEXT.knownKeyTitle, tone: 'neutral', icon: '' }
     case 'key-changed':
       return { level: view.level, text: TRUST_TEXT.keyChanged(aor), title: TRUST_TEXT.keyChangedTitle, tone: 'danger', icon: '⚠' }
+    case 'server-asserted': {
+      // a SIP server's word: useful, never proof (never the success tone)
+      const via = view.via ?? 'a SIP account'
+      return { level: view.level, text: TRUST_TEXT.serverAsserted(via, aor), title: TRUST_TEXT.serverAssertedTitle(via), tone: 'neutral', icon: '' }
+    }
     case 'unauthenticated':
       // an issuer this user does not trust proves no more than a self-issued certificate
       if (view.reason === 'UnknownIssuerError') return unverified()
@@ -112,8 +122,10 @@ export function isVerifiedSnapshot (view: TrustSnapshot): boolean {
  * check out; else the trust store's judgment now, except that a key pinned
  * during this very contact (judged 'unverified' when met) is not yet a
  * "known key". Without a trust store: the judgment made when it was met.
+ * Through a SIP account: what that server asserted, whatever else is set.
  */
 export function partyTrust (remote: TrustedParty, trust?: TrustStore): TrustSnapshot {
+  if (remote.via !== undefined) return { level: 'server-asserted', via: remote.via }
   if (!remote.authenticated || remote.identityKey === undefined) {
     return { level: 'unauthenticated', ...(remote.unverifiedReason !== undefined ? { reason: remote.unverifiedReason } : {}) }
   }

@@ -32,6 +32,8 @@ import { SafetyScreen } from './screens/Safety.tsx'
 import { ContactTrust } from './components/ContactTrust.tsx'
 import type { AppActions } from './actions.ts'
 import { ClaimChooser } from './components/ClaimChooser.tsx'
+import { RouteChooser } from './components/RouteChooser.tsx'
+import type { DialRoute } from './account-text.ts'
 import { chooseClaim, conflictOf } from './conflicts.ts'
 import type { Conflict } from './conflicts.ts'
 
@@ -65,7 +67,16 @@ export function App ({ services }: { services: AppServices }) {
     return () => { cancelled = true }
   }, [services, state.me])
 
-  const dial = useCallback((target: string, options: { video?: boolean, waitMs?: number, identityKey?: string } = {}) => {
+  // an address a SIP account and the overlay could both reach: "Call via …" first
+  const [routeChoice, setRouteChoice] = useState<{ target: string, routes: DialRoute[], retry: (via: DialRoute) => void } | undefined>()
+  const dial = useCallback((target: string, options: { video?: boolean, waitMs?: number, identityKey?: string, via?: DialRoute } = {}) => {
+    if (options.via === undefined) {
+      const routes = services.routes(target)
+      if (routes.length > 1) {
+        setRouteChoice({ target, routes, retry: via => { dial(target, { ...options, via }) } })
+        return
+      }
+    }
     stateRef.current.dialing?.controller.abort()
     const controller = new AbortController()
     const address = safeAor(target) ?? target
@@ -74,10 +85,15 @@ export function App ({ services }: { services: AppServices }) {
     ;(async () => {
       if (options.waitMs !== undefined) await services.waitReachable(options.waitMs, { signal: controller.signal })
       controller.signal.throwIfAborted()
-      const call = await services.call(target, { video: options.video === true, signal: controller.signal, ...(options.identityKey !== undefined ? { identityKey: options.identityKey } : {}) })
+      const call = await services.call(target, {
+        video: options.video === true,
+        signal: controller.signal,
+        ...(options.identityKey !== undefined ? { identityKey: options.identityKey } : {}),
+        ...(options.via !== undefined ? { via: options.via } : {})
+      })
       dispatch({ type: 'call', call })
     })().catch(err => {
-      const chosen = chooseClaimFor(err, address, async identityKey => { dial(target, { ...(options.video === true ? { video: true } : {}), identityKey }) })
+      const chosen = chooseClaimFor(err, address, async identityKey => { dial(target, { ...(options.video === true ? { video: true } : {}), identityKey, via: { via: 'overlay' } }) })
       if (!chosen) showError(err, { address })
     }).finally(() => {
       dispatch({ type: 'dialing-done', controller })
@@ -225,6 +241,11 @@ export function App ({ services }: { services: AppServices }) {
           <p>Looking up where {state.dialing.target} can be reached.</p>
           <button type="button" class="btn hangup" onClick={() => { state.dialing?.controller.abort() }}>Cancel</button>
         </section>
+      )}
+      {routeChoice !== undefined && (
+        <RouteChooser target={routeChoice.target} routes={routeChoice.routes}
+          onCancel={() => { setRouteChoice(undefined) }}
+          onChoose={via => { setRouteChoice(undefined); routeChoice.retry(via) }} />
       )}
       {claims !== undefined && (
         <ClaimChooser conflict={claims.conflict} me={myKey}

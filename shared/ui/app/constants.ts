@@ -48,6 +48,12 @@ export const DEVICE_KEY_STORAGE_KEY = 'device-key'
 /** IndexedDB entry (shared/store idbStorage) of the trust store: trusted CAs and pinned contact keys. */
 export const TRUST_STORAGE_KEY = 'trust'
 
+/**
+ * IndexedDB entry (shared/store idbStorage) of the SIP accounts (shared/sip
+ * account-settings.ts), passwords included: on this device only.
+ */
+export const SIP_ACCOUNTS_STORAGE_KEY = 'sip-accounts'
+
 /** IndexedDB entry (shared/store idbStorage) of the newest device roster seen per address (the overlay's `rosterStorage`). */
 export const ROSTER_STORAGE_KEY = 'known-rosters'
 

@@ -2,7 +2,7 @@
  * Everything the app's screens talk to (the PWA's and the extensions'): the
  * identity store, the trust store, the history store, the network state, the
  * running session (session.ts: overlay + phone), the call log (call-log.ts),
- * linked devices (devices.ts) and, when injected through
+ * linked devices (devices.ts), the SIP accounts (accounts.ts) and, when injected through
  * `ServicesInit.platform`, the installed app's glue (the PWA's service worker
  * and sip: handler, see platform.ts). Screens never import those modules
  * directly; they get an AppServices and listen to its events.
@@ -23,13 +23,15 @@ import { OfflineError } from '../../overlay/index.ts'
 import type { LinkedDeviceInfo, LocationRecord, Overlay, PairingOffer } from '../../overlay/index.ts'
 import { idbStorage, openHistory } from '../../store/index.ts'
 import type { Buddy, HistoryStore, MessageRecord } from '../../store/history-api.ts'
-import type { Call, Phone } from '../../sip/api.ts'
+import type { Call, Phone, SipAccountSettings } from '../../sip/api.ts'
 import { anySignal } from '../../util/async.ts'
 import { logger } from '../../util/logger.ts'
+import { SipAccounts } from './accounts.ts'
+import type { AccountView, DialRoute } from './accounts.ts'
 import { CallLog } from './call-log.ts'
 import {
   DEVICE_NAME, IDENTITY_STORAGE_KEY, PRESENCE_LOOKUP_TIMEOUT_MS, SETTING_DISPLAY_NAME, SETTING_ICE_SERVERS,
-  SETTING_LAST_SERVER_SUPERNODES, SETTING_SUPERNODES, TRUST_STORAGE_KEY
+  SETTING_LAST_SERVER_SUPERNODES, SETTING_SUPERNODES, SIP_ACCOUNTS_STORAGE_KEY, TRUST_STORAGE_KEY
 } from './constants.ts'
 import { parseRoute } from './deeplink.ts'
 import type { Route } from './deeplink.ts'
@@ -44,6 +46,7 @@ import type { AppStatus, HistoryChangeKind, Me, Presence, ServicesEvents, UserSe
 
 export type { AppStatus, Me, Presence, ServiceError, ServicesEvents, UserSettings } from './types.ts'
 export type { Route, RouteName } from './deeplink.ts'
+export type { AccountView, DialRoute } from './accounts.ts'
 
 const log = logger('pwa:services')
 
@@ -73,6 +76,7 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
   readonly #sessions: Sessions
   readonly #log: CallLog
   readonly #devices: Devices
+  readonly #accounts: SipAccounts
   /** "Verify my email address" with a supernode's CA */
   readonly verification: EmailVerification
   #history?: HistoryStore
@@ -116,6 +120,22 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
         if (started) this.dispatchEvent(new CustomEvent('session:change', { detail: me }))
       }
     })
+    this.#accounts = new SipAccounts({
+      storage: idbStorage({ key: SIP_ACCOUNTS_STORAGE_KEY }),
+      iceServers: async () => (await this.settings()).iceServers.map(s => ({ ...s })),
+      ...(init.getUserMedia !== undefined ? { getUserMedia: init.getUserMedia } : {}),
+      call: (call, direction) => {
+        this.#log.track(call)
+        this.dispatchEvent(new CustomEvent(direction === 'incoming' ? 'call:incoming' : 'call:outgoing', { detail: call }))
+      },
+      message: m => {
+        this.#log.storeIncoming(m).then(record => {
+          this.dispatchEvent(new CustomEvent('message:incoming', { detail: record }))
+        }, err => { this.#error(err) })
+      },
+      changed: () => { this.dispatchEvent(new CustomEvent('accounts:change', { detail: undefined })) },
+      error: err => { this.#error(err) }
+    })
     this.#devices = new Devices({
       identities: this.identities,
       session: () => this.#sessions.current,
@@ -153,6 +173,8 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
     this.#history = await openHistory()
     await this.#loadTrust()
     this.#watchPlatform()
+    // SIP accounts need no identity: they start (and ring) whatever the overlay does
+    await this.#accounts.start()
     const identity = await this.identities.load()
     if (identity === undefined) {
       await this.#sessions.startProbe()
@@ -163,7 +185,7 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
   }
 
   async stop (): Promise<void> {
-    await this.#sessions.stop()
+    await Promise.all([this.#sessions.stop(), this.#accounts.stop()])
   }
 
   /** Onboarding: a new identity for `email`. @throws InvalidAddressError | IdentityExistsError */
@@ -189,22 +211,30 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
   }
 
   /**
-   * Dials `target` (email or sip: URI). Rejects within seconds with
-   * InvalidAddressError, NotFoundError, OfflineError or CallFailedError; a
-   * failed attempt is still written to the call history. ConflictingClaimsError
-   * (several keys claim the address, none trusted) is not a failed call: the
-   * user chooses a claim and calls again with its `identityKey`.
+   * Dials `target` (email, sip: URI, or an extension of a SIP account's
+   * domain) by `options.via` (a route of routes(target)), else by the first
+   * of routes(target). Rejects within seconds with InvalidAddressError,
+   * NotFoundError, OfflineError or CallFailedError (a SIP account: also
+   * AccountUnreachableError); a failed attempt is still written to the call
+   * history. ConflictingClaimsError (several keys claim the address, none
+   * trusted) is not a failed call: the user chooses a claim and calls again
+   * with its `identityKey`.
    */
-  async call (target: string, options: { video?: boolean, signal?: AbortSignal, identityKey?: string } = {}): Promise<Call> {
-    const aor = normalizeAor(target)
+  async call (target: string, options: { video?: boolean, signal?: AbortSignal, identityKey?: string, via?: DialRoute } = {}): Promise<Call> {
+    const { account, aor } = this.#accounts.resolve(target, options.via)
     const phone = this.phone
-    if (phone === undefined) throw new OfflineError()
+    if (account === undefined && phone === undefined) throw new OfflineError()
     const startedAt = Date.now()
     try {
-      const call = await phone.call(aor, options)
+      const call = account !== undefined
+        ? await account.call(aor, { ...(options.video !== undefined ? { video: options.video } : {}), ...(options.signal !== undefined ? { signal: options.signal } : {}) })
+        : await (phone as Phone).call(aor, options)
       // the phone checked the pin before dialling: a key change noted earlier is over
-      if (this.trust.loaded) this.keys.noteOk(aor)
-      this.keys.noteSeen(call.remote)
+      // (an account checks no key: it proves nothing about the overlay identity)
+      if (account === undefined) {
+        if (this.trust.loaded) this.keys.noteOk(aor)
+        this.keys.noteSeen(call.remote)
+      }
       this.#log.track(call)
       return call
     } catch (err) {
@@ -224,13 +254,20 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
    * not (status 'failed', rejecting with the reason; ConflictingClaimsError:
    * send again with the `identityKey` the user chose).
    */
-  async sendMessage (peer: string, body: string, options: { identityKey?: string } = {}): Promise<{ record: MessageRecord, delivery: Promise<void> }> {
-    const aor = normalizeAor(peer)
+  async sendMessage (peer: string, body: string, options: { identityKey?: string, via?: DialRoute } = {}): Promise<{ record: MessageRecord, delivery: Promise<void> }> {
+    const { account, aor } = this.#accounts.resolve(peer, options.via)
     // `verified` of an outgoing message only says it is ours; `trust` is the recipient's level as known now
-    const record = await this.history.addMessage({ peer: aor, direction: 'out', body, at: Date.now(), verified: true, trust: this.keys.level(aor), status: 'sending' })
+    // (through an account: whoever that server delivers it to)
+    const trust = account !== undefined ? { level: 'server-asserted' as const, via: account.address } : this.keys.level(aor)
+    const record = await this.history.addMessage({ peer: aor, direction: 'out', body, at: Date.now(), verified: true, trust, status: 'sending' })
     this.#changed('message', aor)
     const delivery = (async () => {
       try {
+        if (account !== undefined) {
+          await account.sendMessage(aor, body)
+          await this.history.setMessageStatus(record.id, 'sent')
+          return
+        }
         const phone = this.phone
         if (phone === undefined) throw new OfflineError()
         const sent = await phone.sendMessage(aor, body, options.identityKey !== undefined ? { identityKey: options.identityKey } : {})
@@ -346,6 +383,22 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
       options.signal?.addEventListener('abort', abort)
     })
   }
+
+  // ── SIP accounts (see accounts.ts) ────────────────────────────────────────
+
+  /** The SIP accounts of this device with their registration state (no passwords). */
+  sipAccounts (): AccountView[] { return this.#accounts.list() }
+
+  /** Adds (or, same address, replaces) a SIP account and starts it. @throws InvalidAccountError | StorageError */
+  async addSipAccount (settings: SipAccountSettings): Promise<AccountView> { return await this.#accounts.add(settings) }
+
+  async removeSipAccount (id: string): Promise<void> { await this.#accounts.remove(id) }
+
+  /** REGISTERs an account again now (after a failure, without waiting for the back-off). */
+  registerSipAccount (id: string): void { this.#accounts.get(id)?.register() }
+
+  /** Where `target` can be dialled, the default first (more than one: the screen offers "Call via …"). */
+  routes (target: string): DialRoute[] { return this.#accounts.routes(target) }
 
   // ── linked devices (see devices.ts) ───────────────────────────────────────
 

@@ -49,5 +49,7 @@ export interface ServicesEvents {
   'update:available': CustomEvent<undefined>
   /** this identity's linked devices changed (see devices()) */
   'devices:change': CustomEvent<undefined>
+  /** a SIP account was added or removed, or its registration state changed (see sipAccounts()) */
+  'accounts:change': CustomEvent<undefined>
   error: CustomEvent<ServiceError>
 }

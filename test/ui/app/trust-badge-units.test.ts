@@ -27,7 +27,8 @@ const LEVELS: Array<{ view: TrustSnapshot, text: string | RegExp, success: boole
   { view: { level: 'key-changed' }, text: `Key changed: this is not the key you had for ${AOR}`, success: false },
   { view: { level: 'unauthenticated', reason: 'UnknownIssuerError' }, text: NOT_VERIFIED, success: false },
   { view: { level: 'unauthenticated', reason: 'CertificateExpiredError' }, text: 'Not verified — the certificate has expired', success: false },
-  { view: { level: 'unauthenticated' }, text: 'Not verified — identity not proven', success: false }
+  { view: { level: 'unauthenticated' }, text: 'Not verified — identity not proven', success: false },
+  { view: { level: 'server-asserted', via: 'me@pbx.example.com' }, text: `Via me@pbx.example.com (the server says this is ${AOR})`, success: false }
 ]
 
 const key = (): string => toBase64Url(generateIdentityKey().publicKey)
@@ -61,6 +62,17 @@ describe('trust vocabulary (shared/ui)', () => {
     // the key change is announced to screen readers at once
     const changed = renderNode({ type: TrustBadge, props: { view: { level: 'key-changed' }, aor: AOR } })
     assert.equal(changed.elements.find(e => e.tag === 'span')?.props.role, 'alert')
+  })
+
+  it('partyTrust: a party through a SIP account is what its server says, never verified, whatever else is set', async () => {
+    assert.deepEqual(partyTrust({ aor: AOR, authenticated: false, via: 'me@pbx.example.com' }), { level: 'server-asserted', via: 'me@pbx.example.com' })
+    const store = await openTrustStore(memoryStorage())
+    const k = key()
+    await store.markVerified(AOR, k)
+    const view = partyTrust({ aor: AOR, authenticated: true, identityKey: k, issuer: k, via: 'me@pbx.example.com' }, store)
+    assert.equal(view.level, 'server-asserted')
+    assert.equal(isVerifiedSnapshot(view), false)
+    assert.equal(trustLabel(view, AOR).tone, 'neutral')
   })
 
   it('partyTrust: self-issued first contact is "Not verified" (even once pinned), then "Verified contact"; a trusted CA says "Verified by"', async () => {

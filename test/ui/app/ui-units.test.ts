@@ -7,7 +7,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { BadPassphraseError, InvalidAddressError } from '../../../shared/identity/index.ts'
 import { NotFoundError, OfflineError } from '../../../shared/overlay/index.ts'
-import { CallFailedError } from '../../../shared/sip/errors.ts'
+import { AccountUnreachableError, AuthenticationFailedError, CallFailedError, InvalidAccountError } from '../../../shared/sip/errors.ts'
 import { formatDuration, formatWhen } from '../../../shared/ui/format.ts'
 import { ERROR_SENTENCES, errorMessage, unverifiedReason } from '../../../shared/ui/messages.ts'
 import { callOutcome } from '../../../shared/ui/app/calls.ts'
@@ -27,6 +27,9 @@ describe('error sentences', () => {
     assert.equal(errorMessage(new BadPassphraseError()), 'Wrong passphrase, or the backup file has been changed.')
     assert.match(errorMessage(new CallFailedError('Device X could not be reached'), { address: 'bob@example.org' }) ?? '',
       /^The call to bob@example\.org could not be connected \(Device X could not be reached\)\.$/)
+    assert.equal(errorMessage(new AuthenticationFailedError()), 'The SIP server refused the user name or password: check them in Settings → SIP accounts.')
+    assert.equal(errorMessage(new AccountUnreachableError('Cannot reach wss://pbx.example.com/ws')), 'The SIP server cannot be reached (Cannot reach wss://pbx.example.com/ws). Peerline keeps trying.')
+    assert.equal(errorMessage(new InvalidAccountError('wsUrl', 'The WebSocket URL must start with wss:// (not http://)')), 'The WebSocket URL must start with wss:// (not http://).')
   })
 
   it('is silent for AbortError, and still says something for unknown errors', () => {

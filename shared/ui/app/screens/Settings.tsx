@@ -1,6 +1,6 @@
 /**
- * Settings: display name, supernodes, STUN/TURN servers, identity backup
- * (export and restore) and persistent storage.
+ * Settings: display name, supernodes, STUN/TURN servers, SIP accounts,
+ * identity backup (export and restore) and persistent storage.
  */
 import { useEffect, useState } from 'preact/hooks'
 import type { ComponentChildren } from 'preact'
@@ -11,6 +11,7 @@ import { RestoreForm } from '../components/RestoreForm.tsx'
 import { TrustedCasSection } from '../components/TrustedCas.tsx'
 import { EmailVerificationSection } from './VerifyEmail.tsx'
 import { DevicesSection } from '../components/Devices.tsx'
+import { SipAccountsSection } from '../components/SipAccounts.tsx'
 import type { AppServices, Me, UserSettings } from '../services.ts'
 import { backupFileName, checkIceServer, checkNewPassphrase, checkSupernodes } from '../settings.ts'
 
@@ -51,6 +52,7 @@ export function SettingsScreen ({ services, me, actions }: SettingsProps) {
       <ProfileSection services={services} me={me} settings={settings} onSaved={setSettings} />
       <SupernodesSection services={services} settings={settings} serverSupernodes={serverSupernodes} onSaved={setSettings} />
       <IceSection services={services} settings={settings} onSaved={setSettings} />
+      <SipAccountsSection services={services} />
       <EmailVerificationSection services={services} me={me} />
       <TrustedCasSection services={services} />
       <DevicesSection services={services} />
