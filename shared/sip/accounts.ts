@@ -41,12 +41,12 @@ import { PeerlineCall } from './call.ts'
 import type { SessionLike } from './call.ts'
 import {
   ACCOUNT_RECONNECT_MAX_S, ACCOUNT_RECONNECT_MIN_S, ACCOUNT_REGISTER_EXPIRES_S, ACCOUNT_REGISTER_TIMEOUT_MS, ACCOUNT_REREGISTER_MAX_MS,
-  ICE_GATHERING_TIMEOUT_MS, MAX_SIP_MESSAGE_BYTES, NO_ANSWER_TIMEOUT_MS, SEND_MESSAGE_TIMEOUT_MS, STOP_TIMEOUT_MS
+  ICE_GATHERING_TIMEOUT_MS, NO_ANSWER_TIMEOUT_MS, SEND_MESSAGE_TIMEOUT_MS, STOP_TIMEOUT_MS
 } from './constants.ts'
 import {
-  AccountUnreachableError, AuthenticationFailedError, CallFailedError, InvalidAccountError, MessageRejectedError, PhoneNotStartedError, RegistrationRejectedError
+  AccountUnreachableError, AuthenticationFailedError, InvalidAccountError, MessageRejectedError, PhoneNotStartedError, RegistrationRejectedError
 } from './errors.ts'
-import { clearTimersOnDestroy, defaultMedia, releaseJsSipTimers, stopTracks, withRoute } from './jssip-util.ts'
+import { checkMessageBody, clearTimersOnDestroy, defaultMedia, releaseJsSipTimers, sendTextMessage, startSession, withRoute } from './jssip-util.ts'
 import { parseNameAddr } from './message.ts'
 import type { JsSipSocket } from './jssip-util.ts'
 import type { AccountState, AccountStatus, Call, IncomingMessage, MediaAdapter, RemoteParty, SentMessage, SipAccountEvents } from './api.ts'
@@ -56,7 +56,6 @@ const log = logger('sip:account')
 export type { JsSipSocket } from './jssip-util.ts'
 
 /** Room left in a WebSocket frame for the MESSAGE's headers. */
-const MAX_MESSAGE_BODY_BYTES = MAX_SIP_MESSAGE_BYTES - 4096
 
 export interface SipAccountInit {
   settings: ValidSipAccount
@@ -252,18 +251,7 @@ export class SipAccount extends TypedEventEmitter<SipAccountEvents> {
       video,
       onEnded: c => { this.active.delete(c.id) }
     })
-    let session: SessionLike
-    try {
-      session = ua.call(`sip:${aor}`, {
-        mediaStream: stream,
-        mediaConstraints: { audio: true, video },
-        pcConfig: { iceServers: this.init.iceServers ?? [] },
-        eventHandlers: call.handlers as any
-      }) as unknown as SessionLike
-    } catch (err) {
-      stopTracks(stream)
-      throw new CallFailedError(`Cannot start the call: ${(err as Error).message}`)
-    }
+    const session = startSession(ua, aor, { stream, video, iceServers: this.init.iceServers ?? [], eventHandlers: call.handlers })
     call.attach(session, false)
     if (call.state !== 'ended') this.active.set(call.id, call)
     this.emit('call:outgoing', call)
@@ -274,31 +262,14 @@ export class SipAccount extends TypedEventEmitter<SipAccountEvents> {
   async sendMessage (target: string, body: string, options: { signal?: AbortSignal } = {}): Promise<SentMessage> {
     const aor = accountTarget(target, this.settings)
     const ua = this.requireUa()
-    if (typeof body !== 'string' || body === '') throw new TypeError('A message needs some text')
-    if (new TextEncoder().encode(body).byteLength > MAX_MESSAGE_BODY_BYTES) {
-      throw new MessageRejectedError(`The message is longer than ${MAX_MESSAGE_BODY_BYTES} bytes`, 413)
-    }
+    checkMessageBody(body)
     if (!ua.isConnected()) throw new AccountUnreachableError(`${this.settings.wsUrl} is not connected: the message was not sent`)
     const signal = AbortSignal.any([AbortSignal.timeout(SEND_MESSAGE_TIMEOUT_MS), this.shutdown.signal, ...(options.signal != null ? [options.signal] : [])])
-    let callId: string | undefined
-    const result = new Promise<void>((resolve, reject) => {
-      const message = ua.sendMessage(`sip:${aor}`, body, {
-        contentType: 'text/plain;charset=utf-8',
-        eventHandlers: {
-          succeeded: () => { resolve() },
-          failed: (e: { response?: JsSipResponse | null, cause?: string }) => {
-            const status = e.response?.status_code
-            if (status == null) {
-              reject(new AccountUnreachableError(`The message to ${aor} got no answer from the server (${e.cause ?? 'no response'})`))
-            } else if (status === 401 || status === 407) {
-              reject(new AuthenticationFailedError(`The server refused the account's credentials for the message (${status})`, status))
-            } else {
-              reject(new MessageRejectedError(`${aor} refused the message: ${status} ${e.response?.reason_phrase ?? ''}`.trim(), status))
-            }
-          }
-        }
-      })
-      callId = (message as unknown as { _request?: { call_id?: string } })._request?.call_id
+    const { result, callId } = sendTextMessage(ua, aor, body, e => {
+      const status = e.response?.status_code
+      if (status == null) return new AccountUnreachableError(`The message to ${aor} got no answer from the server (${e.cause ?? 'no response'})`)
+      if (status === 401 || status === 407) return new AuthenticationFailedError(`The server refused the account's credentials for the message (${status})`, status)
+      return new MessageRejectedError(`${aor} refused the message: ${status} ${e.response?.reason_phrase ?? ''}`.trim(), status)
     })
     try {
       await raceSignal(result, signal)

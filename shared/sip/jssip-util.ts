@@ -6,7 +6,9 @@
  */
 import type { UA } from 'jssip'
 import { logger } from '../util/logger.ts'
-import { CallFailedError } from './errors.ts'
+import { MAX_SIP_MESSAGE_BYTES } from './constants.ts'
+import { CallFailedError, MessageRejectedError } from './errors.ts'
+import type { SessionLike } from './call.ts'
 import type { MediaAdapter } from './api.ts'
 
 const log = logger('sip:jssip')
@@ -97,5 +99,57 @@ export const defaultMedia: MediaAdapter = {
     const md = (globalThis as { navigator?: { mediaDevices?: { getUserMedia?: (c: MediaStreamConstraints) => Promise<MediaStream> } } }).navigator?.mediaDevices
     if (md?.getUserMedia == null) throw new CallFailedError('This environment has no microphone access (navigator.mediaDevices is missing)')
     return await md.getUserMedia(constraints)
+  }
+}
+
+/** The longest chat text a MESSAGE may carry: the frame limit less room for the headers. */
+export const MAX_MESSAGE_BODY_BYTES = MAX_SIP_MESSAGE_BYTES - 4096
+
+/** Refuses what no MESSAGE should carry: no text, or more than MAX_MESSAGE_BODY_BYTES. */
+export function checkMessageBody (body: unknown): asserts body is string {
+  if (typeof body !== 'string' || body === '') throw new TypeError('A message needs some text')
+  if (new TextEncoder().encode(body).byteLength > MAX_MESSAGE_BODY_BYTES) {
+    throw new MessageRejectedError(`The message is longer than ${MAX_MESSAGE_BODY_BYTES} bytes`, 413)
+  }
+}
+
+/** What JsSIP's MESSAGE 'failed' event carries. */
+export interface MessageFailure { response?: { status_code?: number, reason_phrase?: string } | null, cause?: string }
+
+/**
+ * Sends a text MESSAGE with JsSIP: `result` settles on the final answer (a
+ * failure is turned into an error by `failed`), `callId` names it at once.
+ */
+export function sendTextMessage (ua: UA, aor: string, body: string, failed: (e: MessageFailure) => Error): { result: Promise<void>, callId: string | undefined } {
+  let callId: string | undefined
+  const result = new Promise<void>((resolve, reject) => {
+    const message = ua.sendMessage(`sip:${aor}`, body, {
+      contentType: 'text/plain;charset=utf-8',
+      eventHandlers: {
+        succeeded: () => { resolve() },
+        failed: (e: MessageFailure) => { reject(failed(e)) }
+      }
+    })
+    callId = (message as unknown as { _request?: { call_id?: string } })._request?.call_id
+  })
+  return { result, callId }
+}
+
+/**
+ * Starts an outgoing JsSIP session to `aor` with `stream`, its events going
+ * to `eventHandlers` (PeerlineCall.handlers). A UA that refuses stops the
+ * stream's tracks and throws CallFailedError.
+ */
+export function startSession (ua: UA, aor: string, options: { stream: MediaStream, video: boolean, iceServers: RTCIceServer[], eventHandlers: unknown }): SessionLike {
+  try {
+    return ua.call(`sip:${aor}`, {
+      mediaStream: options.stream,
+      mediaConstraints: { audio: true, video: options.video },
+      pcConfig: { iceServers: options.iceServers },
+      eventHandlers: options.eventHandlers as any
+    }) as unknown as SessionLike
+  } catch (err) {
+    stopTracks(options.stream)
+    throw new CallFailedError(`Cannot start the call: ${(err as Error).message}`)
   }
 }

@@ -27,10 +27,10 @@ import { raceSignal, sleep } from '../util/async.ts'
 import { dispatchSafely, guarded } from '../util/events.ts'
 import { logger } from '../util/logger.ts'
 import { PeerlineCall } from './call.ts'
-import { clearTimersOnDestroy, defaultMedia, releaseJsSipTimers, sessionCallId, stopTracks } from './jssip-util.ts'
+import { checkMessageBody, clearTimersOnDestroy, defaultMedia, releaseJsSipTimers, sendTextMessage, sessionCallId, startSession, stopTracks } from './jssip-util.ts'
 import type { SessionLike } from './call.ts'
 import {
-  CALL_SETUP_TIMEOUT_MS, ICE_GATHERING_TIMEOUT_MS, MAX_SIP_MESSAGE_BYTES, MESSAGE_SETTLE_MS, NO_ANSWER_TIMEOUT_MS,
+  CALL_SETUP_TIMEOUT_MS, ICE_GATHERING_TIMEOUT_MS, MESSAGE_SETTLE_MS, NO_ANSWER_TIMEOUT_MS,
   SEND_MESSAGE_TIMEOUT_MS, STOP_TIMEOUT_MS
 } from './constants.ts'
 import { CallFailedError, MessageRejectedError, PhoneNotStartedError } from './errors.ts'
@@ -42,7 +42,6 @@ import type { Call, IncomingMessage, MediaAdapter, Phone, PhoneEvents, RemotePar
 const log = logger('sip:phone')
 
 /** Room left in a frame for the MESSAGE's headers. */
-const MAX_MESSAGE_BODY_BYTES = MAX_SIP_MESSAGE_BYTES - 4096
 
 export interface PhoneInit {
   identity: StoredIdentity
@@ -231,18 +230,7 @@ export class PeerlinePhone extends TypedEventEmitter<PhoneEvents> implements Pho
         return who != null ? partyFrom(who, aor) : undefined
       }
     })
-    let session: SessionLike | undefined
-    try {
-      session = ua.call(`sip:${aor}`, {
-        mediaStream: stream,
-        mediaConstraints: { audio: true, video },
-        pcConfig: { iceServers: this.init.iceServers ?? [] },
-        eventHandlers: call.handlers as any
-      }) as unknown as SessionLike
-    } catch (err) {
-      stopTracks(stream)
-      throw new CallFailedError(`Cannot start the call: ${(err as Error).message}`)
-    }
+    const session = startSession(ua, aor, { stream, video, iceServers: this.init.iceServers ?? [], eventHandlers: call.handlers })
     call.attach(session, false)
     if (call.state !== 'ended') this.active.set(call.id, call)
     this.emit('call:outgoing', call)
@@ -252,10 +240,7 @@ export class PeerlinePhone extends TypedEventEmitter<PhoneEvents> implements Pho
   async sendMessage (target: string, body: string, options: { signal?: AbortSignal, identityKey?: string } = {}): Promise<SentMessage> {
     const aor = normalizeAor(target)
     const ua = this.requireUa()
-    if (typeof body !== 'string' || body === '') throw new TypeError('A message needs some text')
-    if (new TextEncoder().encode(body).byteLength > MAX_MESSAGE_BODY_BYTES) {
-      throw new MessageRejectedError(`The message is longer than ${MAX_MESSAGE_BODY_BYTES} bytes`, 413)
-    }
+    checkMessageBody(body)
     const signal = this.setupSignal(options.signal, SEND_MESSAGE_TIMEOUT_MS)
     let recipient: SentMessage['recipient']
     try {
@@ -271,23 +256,12 @@ export class PeerlinePhone extends TypedEventEmitter<PhoneEvents> implements Pho
     } catch (err) {
       throw this.setupError(err, signal, options.signal)
     }
-    let callId: string | undefined
-    const result = new Promise<void>((resolve, reject) => {
-      const message = ua.sendMessage(`sip:${aor}`, body, {
-        contentType: 'text/plain;charset=utf-8',
-        eventHandlers: {
-          succeeded: () => { resolve() },
-          failed: (e: { response?: { status_code?: number, reason_phrase?: string } | null, cause?: string }) => {
-            const status = e.response?.status_code
-            if (status == null || status === 408 || status === 480 || status === 404 || status === 503) {
-              reject(new CallFailedError(`The message could not be delivered to ${aor} (${status ?? e.cause ?? 'no response'})`))
-            } else {
-              reject(new MessageRejectedError(`${aor} refused the message: ${status} ${e.response?.reason_phrase ?? ''}`.trim(), status))
-            }
-          }
-        }
-      })
-      callId = (message as unknown as { _request?: { call_id?: string } })._request?.call_id
+    const { result, callId } = sendTextMessage(ua, aor, body, e => {
+      const status = e.response?.status_code
+      if (status == null || status === 408 || status === 480 || status === 404 || status === 503) {
+        return new CallFailedError(`The message could not be delivered to ${aor} (${status ?? e.cause ?? 'no response'})`)
+      }
+      return new MessageRejectedError(`${aor} refused the message: ${status} ${e.response?.reason_phrase ?? ''}`.trim(), status)
     })
     try {
       await raceSignal(result, signal)

@@ -23,7 +23,7 @@ import { OfflineError } from '../../overlay/index.ts'
 import type { LinkedDeviceInfo, LocationRecord, Overlay, PairingOffer } from '../../overlay/index.ts'
 import { idbStorage, openHistory } from '../../store/index.ts'
 import type { Buddy, HistoryStore, MessageRecord } from '../../store/history-api.ts'
-import type { Call, Phone, SipAccountSettings } from '../../sip/api.ts'
+import type { Call, IncomingMessage, Phone, SipAccountSettings } from '../../sip/api.ts'
 import { anySignal } from '../../util/async.ts'
 import { logger } from '../../util/logger.ts'
 import { SipAccounts } from './accounts.ts'
@@ -93,6 +93,18 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
       ended: call => { this.dispatchEvent(new CustomEvent('call:ended', { detail: call })) },
       error: err => { this.#error(err) }
     })
+    // calls and messages from the overlay phone and from SIP accounts: one call log, one history
+    const traffic = {
+      call: (call: Call, direction: 'incoming' | 'outgoing') => {
+        this.#log.track(call)
+        this.dispatchEvent(new CustomEvent(direction === 'incoming' ? 'call:incoming' : 'call:outgoing', { detail: call }))
+      },
+      message: (m: IncomingMessage) => {
+        this.#log.storeIncoming(m).then(record => {
+          this.dispatchEvent(new CustomEvent('message:incoming', { detail: record }))
+        }, err => { this.#error(err) })
+      }
+    }
     this.#sessions = new Sessions({
       identities: this.identities,
       trust: this.trust,
@@ -106,15 +118,7 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
       setStatus: patch => { this.#setStatus(patch) },
       error: err => { this.#error(err) },
       devicesChanged: () => { this.dispatchEvent(new CustomEvent('devices:change', { detail: undefined })) },
-      call: (call, direction) => {
-        this.#log.track(call)
-        this.dispatchEvent(new CustomEvent(direction === 'incoming' ? 'call:incoming' : 'call:outgoing', { detail: call }))
-      },
-      message: m => {
-        this.#log.storeIncoming(m).then(record => {
-          this.dispatchEvent(new CustomEvent('message:incoming', { detail: record }))
-        }, err => { this.#error(err) })
-      },
+      ...traffic,
       changed: (me, started) => {
         this.#expose()
         if (started) this.dispatchEvent(new CustomEvent('session:change', { detail: me }))
@@ -124,15 +128,7 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
       storage: idbStorage({ key: SIP_ACCOUNTS_STORAGE_KEY }),
       iceServers: async () => (await this.settings()).iceServers.map(s => ({ ...s })),
       ...(init.getUserMedia !== undefined ? { getUserMedia: init.getUserMedia } : {}),
-      call: (call, direction) => {
-        this.#log.track(call)
-        this.dispatchEvent(new CustomEvent(direction === 'incoming' ? 'call:incoming' : 'call:outgoing', { detail: call }))
-      },
-      message: m => {
-        this.#log.storeIncoming(m).then(record => {
-          this.dispatchEvent(new CustomEvent('message:incoming', { detail: record }))
-        }, err => { this.#error(err) })
-      },
+      ...traffic,
       changed: () => { this.dispatchEvent(new CustomEvent('accounts:change', { detail: undefined })) },
       error: err => { this.#error(err) }
     })
