@@ -62,10 +62,11 @@ export interface Messenger {
     id: string
     getURL: (p: string) => string
     getPlatformInfo: () => Promise<unknown>
+    openOptionsPage: () => Promise<void>
     sendMessage: (m: unknown) => Promise<unknown>
     onMessage: Listenable<(m: unknown, sender: MessageSender) => Promise<unknown> | undefined>
     onStartup: Listenable<() => void>
-    onInstalled: Listenable<(details: unknown) => void>
+    onInstalled: Listenable<(details: { reason?: string }) => void>
   }
   addressBooks: {
     list: (complete?: boolean) => Promise<AddressBookNode[]>
