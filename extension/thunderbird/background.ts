@@ -119,8 +119,25 @@ api.runtime.onStartup.addListener(() => { log('Thunderbird started') })
 api.runtime.onInstalled.addListener(details => {
   log('installed (%s)', details.reason ?? '?')
   // first install: the short setup (identity, web app, supernodes, verification) opens by itself
-  if (details.reason === 'install') api.runtime.openOptionsPage().catch((err: unknown) => { log.error('setup page: %s', (err as Error).message) })
+  if (details.reason === 'install') openSetupWhenShown().catch((err: unknown) => { log.error('setup page: %s', (err as Error).message) })
 })
+
+/** How long first-install setup waits for Thunderbird's main window (the options tab opens there). */
+const SETUP_WINDOW_WAIT_MS = 60_000
+
+/**
+ * Opens setup (the options page, a tab of the main window) once that window
+ * exists: onInstalled can fire while Thunderbird is still starting, and an
+ * options page asked for then is not shown.
+ */
+async function openSetupWhenShown (): Promise<void> {
+  const deadline = Date.now() + SETUP_WINDOW_WAIT_MS
+  while ((await api.windows.getAll({ windowTypes: ['normal'] })).length === 0) {
+    if (Date.now() > deadline) break
+    await new Promise(resolve => { setTimeout(resolve, 500) })
+  }
+  await api.runtime.openOptionsPage()
+}
 setInterval(() => { api.runtime.getPlatformInfo().catch(() => {}) }, KEEPALIVE_API_INTERVAL_MS)
 if (typeof document !== 'undefined' && document.body !== null) {
   const frame = document.createElement('iframe')

@@ -106,6 +106,7 @@ export interface Messenger {
     openDefaultBrowser: (url: string) => Promise<void>
     create: (d: { url: string, type?: 'popup' | 'normal', width?: number, height?: number }) => Promise<{ id?: number }>
     onRemoved: Listenable<(windowId: number) => void>
+    getAll: (q?: { windowTypes?: string[] }) => Promise<Array<{ id?: number, type?: string }>>
   }
   tabs: { query: (q: Record<string, unknown>) => Promise<Array<{ id: number }>> }
   notifications: {
