@@ -10,6 +10,9 @@ import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { chromium } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { spawnSupernode } from '../helpers/supernode-process.ts'
 import { eventually } from '../helpers/eventually.ts'
 import type { SupernodeProcess } from '../helpers/supernode-process.ts'
@@ -28,6 +31,7 @@ import { overlay } from '../../shared/overlay/index.ts'
 import type { Overlay } from '../../shared/overlay/index.ts'
 import type { ThunderbirdState } from '../../extension/thunderbird/commands.ts'
 import { ROOT } from '../../build/build.ts'
+import { CHROMIUM, CHROMIUM_ARGS } from '../helpers/browser.ts'
 import { buildTestAddon, startHarness, startThunderbird, THUNDERBIRD } from './thunderbird-harness.ts'
 import type { Harness, ThunderbirdProcess } from './thunderbird-harness.ts'
 
@@ -58,13 +62,28 @@ describe('Thunderbird add-on (real Thunderbird, headless)', { skip: SKIP }, () =
   let work: string
   let firstLoad: number
 
-  /** Writes a picture of window `windowId` to dist/screenshots/<name>.png. */
-  const screenshot = async (name: string, windowId: number): Promise<void> => {
-    const url = await harness.cmd<string>('capture', { windowId }, 30_000)
-    const png = Buffer.from(url.slice(url.indexOf(',') + 1), 'base64')
-    assert.ok(png.length > 1_000 && png.subarray(1, 4).toString() === 'PNG', `a PNG of ${name}`)
-    await mkdir(SCREENSHOTS, { recursive: true })
-    await writeFile(join(SCREENSHOTS, `${name}.png`), png)
+  let drawer: Browser | undefined
+  /**
+   * Writes a picture of the open page `path` to dist/screenshots/<name>.png.
+   * Thunderbird cannot capture its windows (no tabs.captureVisibleTab), so
+   * the page's DOM as it stands in Thunderbird is drawn by Chromium with the
+   * add-on's own stylesheets, at the window's size.
+   */
+  const screenshot = async (name: string, path: string): Promise<void> => {
+    const page = await harness.cmd<{ html: string, width: number, height: number }>('page-html', { path })
+    const dir = join(work, 'unpacked', 'thunderbird')
+    const file = join(dir, `screenshot-${name}.html`)
+    await writeFile(file, page.html.replace(/<script\b[^>]*>[\s\S]*?<\/script>/g, ''))
+    drawer ??= await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
+    const p = await drawer.newPage({ viewport: { width: page.width, height: page.height } })
+    try {
+      await p.goto(pathToFileURL(file).href)
+      await mkdir(SCREENSHOTS, { recursive: true })
+      const png = await p.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true })
+      assert.ok(png.length > 1_000, `a picture of ${name}`)
+    } finally {
+      await p.close()
+    }
   }
 
   before(async () => {
@@ -86,6 +105,7 @@ describe('Thunderbird add-on (real Thunderbird, headless)', { skip: SKIP }, () =
   })
 
   after(async () => {
+    await drawer?.close()
     await stopDevice(bob)
     await harness?.close()
     await tb?.stop()
@@ -114,7 +134,7 @@ describe('Thunderbird add-on (real Thunderbird, headless)', { skip: SKIP }, () =
     assert.ok(advanced.some(d => d.text.includes('Supernodes')), 'supernode addresses under Advanced')
     const w = await harness.cmd<number>('open-page', { path: 'setup.html', width: 640, height: 900 })
     await eventually(async () => (await harness.cmd<string | null>('page-text', { path: 'setup.html' }))?.includes('Create identity') === true, { what: 'setup drawn in its window' })
-    await screenshot('thunderbird-setup', w)
+    await screenshot('thunderbird-setup', 'setup.html')
     await harness.cmd('close-window', { id: w })
   })
 
@@ -323,7 +343,7 @@ describe('Thunderbird add-on (real Thunderbird, headless)', { skip: SKIP }, () =
       assert.equal(n.title, c.name, 'the whole name on hover')
     }
     assert.ok(layout.presence.includes('Online') && layout.presence.every(p => ['Online', 'Offline', 'Status unknown'].includes(p)), `presence in words: ${layout.presence.join(', ')}`)
-    await screenshot('thunderbird-buddies', w)
+    await screenshot('thunderbird-buddies', 'buddies.html')
 
     // the longest row's buttons work: Chat opens the chat window with its name
     const long = LONG_CONTACTS[0] as { name: string, aor: string }
@@ -373,7 +393,7 @@ describe('Thunderbird add-on (real Thunderbird, headless)', { skip: SKIP }, () =
       await eventually(async () => (await harness.cmd<unknown[]>('page-query', { path: page, selector: 'main.chat > .problem' })).length === 0, { what: 'the banner gone once Carol is reachable' })
       const msgs = await harness.cmd<Array<{ data: Record<string, string> }>>('page-query', { path: page, selector: '.transcript .msg.out' })
       assert.equal(msgs.length, 1, 'Retry sends the same message, not a copy')
-      await screenshot('thunderbird-chat', w)
+      await screenshot('thunderbird-chat', 'chat.html')
     } finally {
       await stopDevice(carol)
     }

@@ -139,10 +139,15 @@ const commands: Record<string, (a: Args) => Promise<unknown>> = {
       fullText: await collect({ fullText: a.text as string })
     }
   },
-  /** a picture of the window `windowId` (tabs.captureVisibleTab), as a data: URL */
-  capture: async a => {
-    const tabs = (messenger() as unknown as { tabs: { captureVisibleTab: (windowId: number, o: { format: string }) => Promise<string> } }).tabs
-    return await tabs.captureVisibleTab(a.windowId as number, { format: 'png' })
+  /**
+   * The page `path` as it stands (Thunderbird has no tabs.captureVisibleTab:
+   * the test draws this DOM with the add-on's stylesheets for its
+   * screenshots), with the window's inner size.
+   */
+  'page-html': async a => {
+    const view = findView(a.path as string)
+    if (view === undefined) return null
+    return { html: view.document.documentElement.outerHTML, width: view.innerWidth, height: view.innerHeight }
   },
   'verify-find': async () => await (await services()).verification.find(),
   'verify-request': async a => {
