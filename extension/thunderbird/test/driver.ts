@@ -33,13 +33,6 @@ function tb (): NonNullable<ThunderbirdHost['peerlineThunderbird']> {
 
 const commands: Record<string, (a: Args) => Promise<unknown>> = {
   alive: async () => ({ loadedAt, now: Date.now(), nativeWebRtc: tb().nativeWebRtc }),
-  setup: async a => {
-    const s = await services()
-    await messenger().storage.local.set({ 'peerline.pwaBase': a.pwaBase as string })
-    await s.saveSettings({ supernodes: a.supernodes as string[] })
-    const me = await s.createIdentity(a.email as string, a.displayName as string)
-    return me
-  },
   status: async () => {
     const s = await services()
     return { me: s.me, status: s.status, peerId: s.overlay?.peerId }
