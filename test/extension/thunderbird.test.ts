@@ -32,7 +32,9 @@ import type { Overlay } from '../../shared/overlay/index.ts'
 import type { ThunderbirdState } from '../../extension/thunderbird/commands.ts'
 import { ROOT } from '../../build/build.ts'
 import { CHROMIUM, CHROMIUM_ARGS } from '../helpers/browser.ts'
-import { buildTestAddon, startHarness, startThunderbird, THUNDERBIRD } from './thunderbird-harness.ts'
+import { buildTestAddon, freePort, startHarness, startThunderbird, THUNDERBIRD } from './thunderbird-harness.ts'
+import { clickInAddonPage, clickInMessage, connectMarionette } from '../helpers/marionette.ts'
+import type { Marionette } from '../helpers/marionette.ts'
 import type { Harness, ThunderbirdProcess } from './thunderbird-harness.ts'
 
 const ME = 'tb-user@example.org'
@@ -62,16 +64,18 @@ describe('Thunderbird add-on (real Thunderbird, headless)', { skip: SKIP }, () =
   let work: string
   let firstLoad: number
 
+  let marionettePort: number
+  let marionette: Marionette | undefined
+  /** Marionette, connected on first use: real mouse clicks (no add-on API can make one) */
+  const mouse = async (): Promise<Marionette> => (marionette ??= await connectMarionette(marionettePort))
   /**
-   * Clicks the element matching `selector` (and `text`) of the open add-on
-   * page `path` where a mouse would: the driver checks it is the element
-   * hit at its own centre inside the window, then clicks it. (No add-on API
-   * makes a trusted mouse event; Thunderbird's Marionette, tried with
-   * --marionette, took the connection but never answered in this headless
-   * run. The real-mouse click is Chromium's, in chromium.test.ts.)
+   * A real mouse click (Marionette) at the centre of the element matching
+   * `selector` (and `text`) of the open add-on page `path`, after the driver
+   * checked that a click there hits that element.
    */
-  const clickAtCentre = async (path: string, selector: string, text?: string): Promise<void> => {
-    await harness.cmd('page-click', { path, selector, ...(text !== undefined ? { text } : {}) })
+  const realClick = async (path: string, selector: string, text?: string): Promise<void> => {
+    const at = await harness.cmd<{ x: number, y: number }>('page-point', { path, selector, ...(text !== undefined ? { text } : {}) })
+    await clickInAddonPage(await mouse(), path, at.x, at.y)
   }
   let drawer: Browser | undefined
   /**
@@ -107,7 +111,8 @@ describe('Thunderbird add-on (real Thunderbird, headless)', { skip: SKIP }, () =
     })
     harness = await startHarness()
     const xpi = await buildTestAddon(harness.url, work)
-    tb = await startThunderbird(xpi, { 'extensions.background.idle.timeout': IDLE_TIMEOUT_MS })
+    marionettePort = await freePort()
+    tb = await startThunderbird(xpi, { 'extensions.background.idle.timeout': IDLE_TIMEOUT_MS }, { marionettePort })
     const hello = await Promise.race([
       harness.connected,
       new Promise<never>((_resolve, reject) => { setTimeout(() => { reject(new Error(`the add-on did not report within 90 s\n${tb.output().slice(-4000)}`)) }, 90_000) })
@@ -116,6 +121,7 @@ describe('Thunderbird add-on (real Thunderbird, headless)', { skip: SKIP }, () =
   })
 
   after(async () => {
+    marionette?.close()
     await drawer?.close()
     await stopDevice(bob)
     await harness?.close()
@@ -356,19 +362,19 @@ describe('Thunderbird add-on (real Thunderbird, headless)', { skip: SKIP }, () =
     assert.ok(layout.presence.includes('Online') && layout.presence.every(p => ['Online', 'Offline', 'Status unknown'].includes(p)), `presence in words: ${layout.presence.join(', ')}`)
     await screenshot('thunderbird-buddies', 'buddies.html')
 
-    // a click at the centre of each long row's Chat opens that contact's chat window, titled with the name
+    // a real mouse click on each long row's Chat opens that contact's chat window, titled with the name
     for (const long of LONG_CONTACTS) {
-      await clickAtCentre('buddies.html', `li.buddy[data-aor="${long.aor}"] button`, 'Chat')
-      await eventually(async () => (await harness.cmd<Array<{ hash: string, title: string }>>('views')).some(v => v.title === `${long.name} — Peerline chat`), { what: `${long.name}'s chat window, from a click` })
+      await realClick('buddies.html', `li.buddy[data-aor="${long.aor}"] button`, 'Chat')
+      await eventually(async () => (await harness.cmd<Array<{ hash: string, title: string }>>('views')).some(v => v.title === `${long.name} — Peerline chat`), { what: `${long.name}'s chat window, from a mouse click` })
     }
     await harness.cmd('close-window', { id: w })
   })
 
-  it('Call in the buddy list hands the call to the default browser, at the web app address from setup', async () => {
+  it('Call in the buddy list (a real mouse click) hands the call to the default browser, at the web app address from setup', async () => {
     const w = await harness.cmd<number>('open-page', { path: 'buddies.html', width: PANEL_WIDTH, height: 700 })
     await eventually(async () => (await harness.cmd<Array<{ data: Record<string, string> }> | null>('page-query', { path: 'buddies.html', selector: `li.buddy[data-aor="${BOB}"]` }))?.length === 1, { what: 'Bob in the list' })
     const before = (await harness.cmd<ThunderbirdState>('state')).handoffs.length
-    await clickAtCentre('buddies.html', `li.buddy[data-aor="${BOB}"] button`, 'Call')
+    await realClick('buddies.html', `li.buddy[data-aor="${BOB}"] button`, 'Call')
     const url = await eventually(async () => (await harness.cmd<ThunderbirdState>('state')).handoffs.slice(before).at(-1),
       { timeoutMs: 30_000, what: 'a hand-off from the Call button' }) ?? ''
     assert.ok(url.startsWith(PWA), `the web app saved in setup: ${url}`)
@@ -376,7 +382,11 @@ describe('Thunderbird add-on (real Thunderbird, headless)', { skip: SKIP }, () =
     const target = hash.startsWith('#/pair/') ? `#${new URL(`http://x/?${hash.split('?')[1] ?? ''}`).searchParams.get('then') ?? ''}` : hash
     assert.deepEqual(parseDeepLink(target), { route: 'call', target: `sip:${BOB}` })
     await eventually(async () => (await tb.browserOpened()).includes(url), { timeoutMs: 15_000, what: 'the default browser opened from the Call button' })
-    await eventually(async () => /Calling Bob Example in your browser/.test(await harness.cmd<string | null>('page-text', { path: 'buddies.html' }) ?? ''), { what: 'the list says so' })
+    let said = ''
+    await eventually(async () => {
+      said = (await harness.cmd<Array<{ text: string }> | null>('page-query', { path: 'buddies.html', selector: 'main' }))?.[0]?.text ?? ''
+      return said.includes('Calling Bob Example in your browser')
+    }, { what: 'the list says so' }).catch((err: Error) => { throw new Error(`${err.message}: ${said}`) })
     await harness.cmd('close-window', { id: w })
   })
 
@@ -441,6 +451,28 @@ describe('Thunderbird add-on (real Thunderbird, headless)', { skip: SKIP }, () =
     const target = hash.startsWith('#/pair/') ? `#${new URL(`http://x/?${hash.split('?')[1] ?? ''}`).searchParams.get('then') ?? ''}` : hash
     assert.deepEqual(parseDeepLink(target), { route: 'call', target: `sip:${BOB}` })
     await eventually(async () => (await tb.browserOpened()).includes(url), { timeoutMs: 15_000, what: 'the default browser opened from the sip: handler' })
+  })
+
+  it('a sip: link clicked (a real mouse click) in a displayed mail reaches Peerline, which hands the call to the browser', async () => {
+    const raw = [
+      'From: Bob Example <bob@example.org>', `To: ${ME}`, 'Subject: Call me when you can', 'Message-ID: <sip-link-in-mail@example.org>',
+      `Date: ${new Date().toUTCString()}`, 'MIME-Version: 1.0', 'Content-Type: text/html; charset=utf-8', '',
+      `<html><body><p>Call me: <a href="sip:${BOB}">sip:${BOB}</a></p></body></html>`, ''
+    ].join('\r\n')
+    const id = await harness.cmd<number>('deliver-mail', { raw })
+    const before = (await harness.cmd<ThunderbirdState>('state')).handoffs.length
+    await harness.cmd('display-message', { id }, 30_000)
+    let clicks = 0
+    const url = await eventually(async () => {
+      // the message window may still be loading: click again until the mail is shown and its script listens
+      await clickInMessage(await mouse(), `a[href="sip:${BOB}"]`).then(() => { clicks++ }, () => {})
+      return (await harness.cmd<ThunderbirdState>('state')).handoffs.slice(before).at(-1)
+    }, { timeoutMs: 30_000, intervalMs: 2_000, what: 'a hand-off from the link in the mail' }) ?? ''
+    assert.ok(clicks >= 1)
+    const hash = url.slice(url.indexOf('#'))
+    const target = hash.startsWith('#/pair/') ? `#${new URL(`http://x/?${hash.split('?')[1] ?? ''}`).searchParams.get('then') ?? ''}` : hash
+    assert.deepEqual(parseDeepLink(target), { route: 'call', target: `sip:${BOB}` })
+    await eventually(async () => (await tb.browserOpened()).includes(url), { timeoutMs: 15_000, what: 'the default browser opened from the link in the mail' })
   })
 
   it('an incoming call rings; answering stops the ringing and calls back from the browser', async () => {

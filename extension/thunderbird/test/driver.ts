@@ -211,6 +211,22 @@ const commands: Record<string, (a: Args) => Promise<unknown>> = {
     el.click()
     return true
   },
+  /** where a mouse would click the element matching `selector` (and `text`): its centre, CSS px in the page's viewport, checked to be hit there */
+  'page-point': async a => {
+    const view = findView(a.path as string)
+    if (view === undefined) throw new Error(`${a.path as string} is not open`)
+    const el = [...view.document.querySelectorAll<HTMLElement>(a.selector as string)].find(e => a.text === undefined || (e.textContent ?? '').trim() === a.text)
+    if (el === undefined) throw new Error(`nothing matches ${a.selector as string} on ${a.path as string}`)
+    const hit = hitTest(view, el)
+    if (!hit.ok) throw new Error(`${a.selector as string} cannot be clicked: ${hit.why}`)
+    const r = el.getBoundingClientRect()
+    return { x: r.left + r.width / 2, y: r.top + r.height / 2 }
+  },
+  /** shows a message in its own window, as double-clicking it in the message list does */
+  'display-message': async a => {
+    const md = (messenger() as unknown as { messageDisplay: { open: (p: { messageId: number, location: string }) => Promise<{ id?: number, windowId?: number }> } }).messageDisplay
+    return await md.open({ messageId: a.id as number, location: 'window' })
+  },
   /**
    * The buddy list's layout at the window's real width: for every button in
    * a buddy row, whether it lies inside the visible page and is what a mouse
