@@ -307,7 +307,7 @@ describe('Thunderbird add-on (real Thunderbird, headless)', { skip: SKIP }, () =
   })
 
   it('the buddy list and chat pages render in Thunderbird', async () => {
-    await harness.cmd('open-page', { path: 'buddies.html' })
+    const list = await harness.cmd<number>('open-page', { path: 'buddies.html' })
     const rows = await eventually(async () => {
       const r = await harness.cmd<Array<{ text: string, data: Record<string, string> }> | null>('page-query', { path: 'buddies.html', selector: 'li.buddy' })
       return r?.find(x => x.data.aor === BOB && x.data.presence === 'online') !== undefined ? r : undefined
@@ -331,6 +331,7 @@ describe('Thunderbird add-on (real Thunderbird, headless)', { skip: SKIP }, () =
     assert.ok(h1 !== undefined)
     const views = await harness.cmd<Array<{ path: string, title: string }>>('views')
     assert.ok(views.some(v => v.path.endsWith('/chat.html') && v.title === 'Bob Example — Peerline chat'), JSON.stringify(views))
+    await harness.cmd('close-window', { id: list })
   })
 
   it('the buddy list at the panel\'s real width: every Call and Chat button inside it and hit by a click at its centre; names on one line, cut, whole on hover; presence in words', async () => {

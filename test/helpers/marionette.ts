@@ -17,7 +17,7 @@ export interface Marionette {
   /** runs `script` (a function body; `arguments` holds `args`) in the chrome context of the current window */
   chrome: <T>(script: string, args?: unknown[]) => Promise<T>
   /**
-   * In the first of Thunderbird's windows where `locate` (a chrome script
+   * In the newest of Thunderbird's windows where `locate` (a chrome script
    * returning `{ x, y }` in that window's CSS px, or null) finds its point,
    * a real mouse click there. @throws when no window has it
    */
@@ -77,10 +77,16 @@ export async function connectMarionette (port: number, options: { timeoutMs?: nu
     clickWhere: async (locate, args = []) => {
       // in the chrome context the handles are Thunderbird's windows
       const handles = await send<string[]>('WebDriver:GetWindowHandles', {})
+      let found: { handle: string, at: { x: number, y: number } } | undefined
       for (const handle of handles) {
         await send('WebDriver:SwitchToWindow', { handle })
         const at = await chrome<{ x: number, y: number } | null>(locate, args)
-        if (at === null) continue
+        // the newest window that has it (handles come oldest first), as the driver's page reads do
+        if (at !== null) found = { handle, at }
+      }
+      if (found !== undefined) {
+        const { handle, at } = found
+        await send('WebDriver:SwitchToWindow', { handle })
         await send('WebDriver:PerformActions', {
           actions: [{
             type: 'pointer',

@@ -56,8 +56,11 @@ function Buddies () {
   const ready = state.me !== undefined && state.webApp
   const call = (aor: string, name: string): void => {
     if (!ready) { openSetup(); return }
+    const who = name !== '' ? name : aor
+    // said at once: the browser may take a while to come up
+    setNote({ text: `Calling ${who} in your browser…` })
     send<{ ok: boolean, error?: string, name?: string }>({ command: 'tb:call', target: aor }).then(r => {
-      setNote(r.ok ? { text: `Calling ${name !== '' ? name : aor} in your browser…` } : { text: r.error ?? 'The call did not start.', setup: r.name === 'PwaAddressError' })
+      if (!r.ok) setNote({ text: r.error ?? 'The call did not start.', setup: r.name === 'PwaAddressError' })
     }, (err: unknown) => { setNote({ text: (err as Error).message }) })
   }
   const chat = (aor: string): void => {
