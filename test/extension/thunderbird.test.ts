@@ -155,7 +155,7 @@ describe('Thunderbird add-on (real Thunderbird, headless)', { skip: SKIP }, () =
     await harness.cmd('close-window', { id: w })
   })
 
-  it('before setup the buddy list says so, and its button opens the setup', async () => {
+  it('before setup the buddy list says so; its button, and a contact\'s Call (a real mouse click), lead to the setup', async () => {
     const w = await harness.cmd<number>('open-page', { path: 'buddies.html', width: PANEL_WIDTH, height: 500 })
     const text = await eventually(async () => {
       const t = await harness.cmd<string | null>('page-text', { path: 'buddies.html' })
@@ -168,6 +168,14 @@ describe('Thunderbird add-on (real Thunderbird, headless)', { skip: SKIP }, () =
     // the open setup tab is shown again (runtime.openOptionsPage), not a second one
     await eventually(async () => (await harness.cmd<Array<{ path: string }>>('views')).filter(v => v.path.endsWith('/setup.html')).length >= 1, { what: 'setup open' })
     assert.ok(before >= 1)
+    // a contact's Call before setup leads to setup: it says so, and nothing is handed to the browser
+    const early = await harness.cmd<string>('create-contact', { vCard: 'BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Early Contact\r\nEMAIL:early@example.org\r\nEND:VCARD\r\n' })
+    await eventually(async () => (await harness.cmd<unknown[] | null>('page-query', { path: 'buddies.html', selector: 'li.buddy[data-aor="early@example.org"]' }))?.length === 1, { what: 'the contact listed before setup' })
+    await realClick('buddies.html', 'li.buddy[data-aor="early@example.org"] button', 'Call')
+    await eventually(async () => /Finish setting up Peerline first/.test((await harness.cmd<Array<{ text: string }> | null>('page-query', { path: 'buddies.html', selector: '.note' }))?.[0]?.text ?? ''),
+      { what: 'Call before setup pointing to the setup' })
+    assert.equal((await harness.cmd<ThunderbirdState>('state')).handoffs.length, 0, 'nothing handed to the browser before setup')
+    await harness.cmd('delete-contact', { id: early })
     await harness.cmd('close-window', { id: w })
   })
 

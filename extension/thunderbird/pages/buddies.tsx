@@ -54,8 +54,13 @@ function Buddies () {
 
   if (state === undefined) return note !== undefined ? <p class="problem" role="alert">{note.text}</p> : <p class="loading">Starting Peerline…</p>
   const ready = state.me !== undefined && state.webApp
+  /** Before setup, Call and Chat lead there (and say so). */
+  const toSetup = (): void => {
+    openSetup()
+    setNote({ text: 'Finish setting up Peerline first: its setup is open in Thunderbird’s main window.', setup: true })
+  }
   const call = (aor: string, name: string): void => {
-    if (!ready) { openSetup(); return }
+    if (!ready) { toSetup(); return }
     const who = name !== '' ? name : aor
     // said at once: the browser may take a while to come up
     setNote({ text: `Calling ${who} in your browser…` })
@@ -64,7 +69,7 @@ function Buddies () {
     }, (err: unknown) => { setNote({ text: (err as Error).message }) })
   }
   const chat = (aor: string): void => {
-    if (state.me === undefined) { openSetup(); return }
+    if (state.me === undefined) { toSetup(); return }
     send<{ ok: boolean, error?: string }>({ command: 'tb:chat', target: aor }).then(r => { if (!r.ok) setNote({ text: r.error ?? 'The chat did not open.' }) }, (err: unknown) => { setNote({ text: (err as Error).message }) })
   }
   const now = Date.now()
