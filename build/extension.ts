@@ -36,7 +36,8 @@
  * entry is extension/thunderbird/background.ts; every
  * extension/thunderbird/pages/*.ts(x) becomes <name>.js at the add-on root;
  * every file of extension/thunderbird/static/ is copied to the root; the app
- * pages' HTML (buddies.html, chat.html like popup.html) is written by appPageHtml.
+ * pages' HTML (buddies.html, chat.html like popup.html; setup.html, the add-on's
+ * options page, like options.html) is written by appPageHtml.
  *
  * web-ext lint on the Thunderbird folder: addons-linter validates against
  * Firefox's schema, so Thunderbird-only manifest keys and permissions
@@ -85,7 +86,7 @@ const THUNDERBIRD_MIN_VERSION = '128.0'
  * are not app pages and are copied as they are.
  */
 const APP_PAGES: Record<string, string> = { popup: 'ext-popup', call: 'ext-call', options: 'ext-options' }
-const THUNDERBIRD_APP_PAGES: Record<string, string> = { buddies: 'ext-popup', chat: 'ext-popup' }
+const THUNDERBIRD_APP_PAGES: Record<string, string> = { buddies: 'ext-popup', chat: 'ext-popup', setup: 'ext-options' }
 
 /** The HTML of an app page: the stylesheets, a boot line until its script has drawn, the script. */
 function appPageHtml (name: string, bodyClass: string): string {

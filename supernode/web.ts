@@ -46,7 +46,8 @@ export async function serveApp (init: WebInit): Promise<WebServer> {
       return
     }
     if (path === '/config.json') {
-      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+      // public (the supernodes anyone connects to): the Thunderbird add-on's setup reads it from its own origin
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'access-control-allow-origin': '*' })
       res.end(JSON.stringify(init.config()))
       return
     }

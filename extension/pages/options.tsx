@@ -1,7 +1,9 @@
 /**
- * The options page: onboarding (create an identity or restore a backup) and
- * then the PWA's settings (display name, supernodes, STUN/TURN, backup),
- * all acting on the device in the background.
+ * The options page: onboarding (create an identity, link to one, or restore
+ * a backup) and then the PWA's settings, with the operator's details
+ * (supernode addresses, STUN/TURN, trusted CAs) folded under "Advanced",
+ * all acting on the device in the background. No status line before there
+ * is an identity: "Offline" means nothing to someone who has not started.
  */
 import { render } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
@@ -39,14 +41,14 @@ function Options () {
   return (
     <main class="options stack">
       <h1>Peerline</h1>
-      <StatusLine status={status ?? device.services.status} phase={me === undefined ? 'onboarding' : 'ready'} hasIdentity={me !== undefined} />
+      {me !== undefined && <StatusLine status={status ?? device.services.status} phase="ready" hasIdentity />}
       <Alert text={alert} onDismiss={() => { setAlert(undefined) }} />
       {noSupernodes && me !== undefined && (
-        <p class="banner">Peerline needs at least one supernode to reach anyone: enter one under <a href="#supernodes-title">Supernodes</a> (with <code>npm start</code>, the address it prints).</p>
+        <p class="banner">Peerline needs a supernode to reach anyone: enter its address under <a href="#supernodes-title">Advanced → Supernodes</a>. The Peerline web app you use shows its supernodes in its Settings.</p>
       )}
       {me === undefined
         ? <Onboarding services={device.services} actions={actions} onDone={() => { setAlert(undefined) }} />
-        : <SettingsScreen services={device.services} me={me} actions={actions} />}
+        : <SettingsScreen services={device.services} me={me} actions={actions} advanced advancedOpen={noSupernodes} />}
     </main>
   )
 }

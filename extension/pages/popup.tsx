@@ -36,13 +36,13 @@ function Popup () {
   const me = device.services.me
   return (
     <main class="popup stack">
-      <StatusLine status={status ?? device.services.status} phase={me === undefined ? 'onboarding' : 'ready'} hasIdentity={me !== undefined} />
+      {me !== undefined && <StatusLine status={status ?? device.services.status} phase="ready" hasIdentity />}
       <Alert text={alert} onDismiss={() => { setAlert(undefined) }} />
       {me === undefined
         ? (
           <section class="card stack">
-            <p>Set up Peerline: your email address is your identity.</p>
-            <button type="button" class="btn primary" onClick={options}>Set up</button>
+            <p>Peerline is not set up yet: your email address becomes your identity, so anyone who can email you can call you.</p>
+            <button type="button" class="btn primary" onClick={options}>Set up Peerline</button>
           </section>
           )
         : (

@@ -37,6 +37,7 @@
 import type { AppServices } from '../../shared/ui/app/services.ts'
 import type { Call } from '../../shared/sip/api.ts'
 import type { Overlay } from '../../shared/overlay/overlay.ts'
+import { pairingLink } from '../../shared/overlay/pairing.ts'
 import type { PairingOffer } from '../../shared/overlay/pairing.ts'
 import { logger } from '../../shared/util/logger.ts'
 import { normalizeAor } from '../../shared/identity/address.ts'
@@ -115,7 +116,28 @@ directory.onChange(() => { presence.setBuddies(directory.list().map(b => b.aor))
 
 // ── lifecycle: start with Thunderbird and stay up ───────────────────────────
 api.runtime.onStartup.addListener(() => { log('Thunderbird started') })
-api.runtime.onInstalled.addListener(() => { log('installed') })
+api.runtime.onInstalled.addListener(details => {
+  log('installed (%s)', details.reason ?? '?')
+  // first install: the short setup (identity, web app, supernodes, verification) opens by itself
+  if (details.reason === 'install') openSetupWhenShown().catch((err: unknown) => { log.error('setup page: %s', (err as Error).message) })
+})
+
+/** How long first-install setup waits for Thunderbird's main window (the options tab opens there). */
+const SETUP_WINDOW_WAIT_MS = 60_000
+
+/**
+ * Opens setup (the options page, a tab of the main window) once that window
+ * exists: onInstalled can fire while Thunderbird is still starting, and an
+ * options page asked for then is not shown.
+ */
+async function openSetupWhenShown (): Promise<void> {
+  const deadline = Date.now() + SETUP_WINDOW_WAIT_MS
+  while ((await api.windows.getAll({ windowTypes: ['normal'] })).length === 0) {
+    if (Date.now() > deadline) break
+    await new Promise(resolve => { setTimeout(resolve, 500) })
+  }
+  await api.runtime.openOptionsPage()
+}
 setInterval(() => { api.runtime.getPlatformInfo().catch(() => {}) }, KEEPALIVE_API_INTERVAL_MS)
 if (typeof document !== 'undefined' && document.body !== null) {
   const frame = document.createElement('iframe')
@@ -191,8 +213,37 @@ async function notifyError (err: unknown): Promise<void> {
 // ── hand-off to the browser ─────────────────────────────────────────────────
 async function pwaBaseSetting (): Promise<string> {
   const v = (await api.storage.local.get(PWA_BASE_KEY))[PWA_BASE_KEY]
-  if (typeof v !== 'string' || v.trim() === '') throw new PwaAddressError()
+  webAppSet = typeof v === 'string' && v.trim() !== ''
+  if (typeof v !== 'string' || !webAppSet) throw new PwaAddressError()
   return v
+}
+/** Whether a web app address is set, as last read (the pages' state says so). */
+let webAppSet = false
+
+/**
+ * The web app, opened from setup: linked as a device of this identity first
+ * when it is not yet (the same one-click pairing as a call's hand-off), else
+ * its plain address. @throws PwaAddressError
+ */
+async function openWebApp (): Promise<string> {
+  const base = pwaBase(await pwaBaseSetting())
+  const overlay = services?.overlay
+  let url = base
+  if (overlay !== undefined && overlay.primary && overlay.status.online) {
+    await trackPairing(overlay)
+    if (!await webAppPaired(base)) {
+      try {
+        makingHandoffOffer = true
+        url = pairingLink(await webApp.offer(overlay, base), base)
+      } catch (err) {
+        log.error('no pairing offer (%s): opening the web app unlinked', (err as Error).message)
+      } finally {
+        makingHandoffOffer = false
+      }
+    }
+  }
+  await openInBrowser(url)
+  return url
 }
 
 /** Which web app is a linked device (webapp-pairing.ts); the hand-off's offers are made through it. */
@@ -296,6 +347,7 @@ function fullState (): ThunderbirdState {
   return {
     me: me !== undefined ? { aor: normalizeAor(me.email), displayName: me.displayName } : undefined,
     online: services?.status.connected ?? false,
+    webApp: webAppSet,
     buddies: directory.list().map(buddyView),
     skipped: directory.skipped(),
     handoffs: handoffs.slice(),
@@ -304,7 +356,7 @@ function fullState (): ThunderbirdState {
 }
 
 /** Commands that change settings or read mail: only from the add-on's own pages, never from a script inside a message. */
-const PAGE_ONLY = new Set(['tb:set-pwa-base', 'tb:verify-from-inbox', 'tb:verify-request', 'tb:flush-transcripts'])
+const PAGE_ONLY = new Set(['tb:set-pwa-base', 'tb:open-webapp', 'tb:verify-from-inbox', 'tb:verify-request', 'tb:flush-transcripts'])
 
 api.runtime.onMessage.addListener((raw, sender) => {
   const m = asThunderbirdMessage(raw)
@@ -314,19 +366,27 @@ api.runtime.onMessage.addListener((raw, sender) => {
   }
   switch (m.command) {
     case 'tb:state':
-      return directory.load().then(state)
+      return Promise.all([directory.load(), pwaBaseSetting().catch(() => '')]).then(state)
     case 'tb:visible':
       presence.setVisible(m.aors)
       return Promise.resolve({ ok: true })
     case 'tb:call':
-      return handOffCall(m.target).then(url => ({ ok: true, url }), (err: unknown) => { void notifyError(err); return { ok: false, error: (err as Error).message } })
+      // the page shows the error (with a way to setup): no notification on top
+      return handOffCall(m.target).then(url => ({ ok: true, url }), (err: unknown) => ({ ok: false, error: (err as Error).message, name: (err as Error).name }))
     case 'tb:chat':
       return openChat(m.target).then(() => ({ ok: true }), (err: unknown) => ({ ok: false, error: (err as Error).message }))
     case 'tb:sip-link':
       // a sip: link clicked in a displayed message: Peerline calls (in the browser)
       return handOffCall(m.uri).then(url => ({ ok: true, url }), (err: unknown) => { void notifyError(err); return { ok: false, error: (err as Error).message } })
     case 'tb:set-pwa-base':
-      return answer(async () => { await api.storage.local.set({ [PWA_BASE_KEY]: pwaBase(m.base) }) })
+      return answer(async () => {
+        const base = pwaBase(m.base)
+        await api.storage.local.set({ [PWA_BASE_KEY]: base })
+        webAppSet = true
+        return base
+      })
+    case 'tb:open-webapp':
+      return answer(openWebApp)
     case 'tb:flush-transcripts':
       return transcripts.flush().then(headers => ({ ok: true, saved: headers.length }), (err: unknown) => ({ ok: false, error: (err as Error).message }))
     case 'tb:verify-find':
@@ -359,7 +419,7 @@ function isExtensionUrl (url: string | undefined): boolean {
 }
 
 function requireServices (): AppServices {
-  if (services?.me === undefined) throw new Error('Set up Peerline first (add-on options)')
+  if (services?.me === undefined) throw new Error('Create your identity in Peerline\'s setup first')
   return services
 }
 

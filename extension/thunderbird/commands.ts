@@ -14,6 +14,7 @@ export type ThunderbirdMessage =
   | { command: 'tb:chat', target: string }
   | { command: 'tb:sip-link', uri: string }
   | { command: 'tb:set-pwa-base', base: string }
+  | { command: 'tb:open-webapp' }
   | { command: 'tb:flush-transcripts' }
   | { command: 'tb:verify-find' }
   | { command: 'tb:verify-request', peerId: string }
@@ -32,6 +33,8 @@ export interface BuddyView {
 export interface ThunderbirdState {
   me?: { aor: string, displayName: string }
   online: boolean
+  /** a web app address for calls is set (setup step 2) */
+  webApp: boolean
   buddies: BuddyView[]
   skipped: SkippedContact[]
   handoffs: string[]
@@ -51,6 +54,7 @@ export function asThunderbirdMessage (m: unknown): ThunderbirdMessage | undefine
   switch (r.command) {
     case 'tb:state': return { command: 'tb:state' }
     case 'tb:flush-transcripts': return { command: 'tb:flush-transcripts' }
+    case 'tb:open-webapp': return { command: 'tb:open-webapp' }
     case 'tb:verify-find': return { command: 'tb:verify-find' }
     case 'tb:verify-from-inbox': return { command: 'tb:verify-from-inbox' }
     case 'tb:verify-request': return str(r.peerId) ? { command: 'tb:verify-request', peerId: r.peerId } : undefined

@@ -13,7 +13,7 @@ import { normalizeAor } from '../../shared/identity/address.ts'
 /** The PWA address is not set or not an http(s) URL. */
 export class PwaAddressError extends Error {
   static readonly NAME = 'PwaAddressError'
-  constructor (message = 'Set the address of the Peerline web app in the add-on\'s options') {
+  constructor (message = 'Calls open in the Peerline web app in your browser: choose it in Peerline\'s setup first.') {
     super(message)
     this.name = PwaAddressError.NAME
   }

@@ -62,10 +62,11 @@ export interface Messenger {
     id: string
     getURL: (p: string) => string
     getPlatformInfo: () => Promise<unknown>
+    openOptionsPage: () => Promise<void>
     sendMessage: (m: unknown) => Promise<unknown>
     onMessage: Listenable<(m: unknown, sender: MessageSender) => Promise<unknown> | undefined>
     onStartup: Listenable<() => void>
-    onInstalled: Listenable<(details: unknown) => void>
+    onInstalled: Listenable<(details: { reason?: string }) => void>
   }
   addressBooks: {
     list: (complete?: boolean) => Promise<AddressBookNode[]>
@@ -105,6 +106,7 @@ export interface Messenger {
     openDefaultBrowser: (url: string) => Promise<void>
     create: (d: { url: string, type?: 'popup' | 'normal', width?: number, height?: number }) => Promise<{ id?: number }>
     onRemoved: Listenable<(windowId: number) => void>
+    getAll: (q?: { windowTypes?: string[] }) => Promise<Array<{ id?: number, type?: string }>>
   }
   tabs: { query: (q: Record<string, unknown>) => Promise<Array<{ id: number }>> }
   notifications: {

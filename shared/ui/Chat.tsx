@@ -20,20 +20,33 @@ const STATUS_TEXT: Record<MessageRecord['status'], string> = {
   received: ''
 }
 
-export function Transcript ({ peer, messages }: { peer: string, messages: MessageRecord[] }) {
+export interface TranscriptProps {
+  peer: string
+  messages: MessageRecord[]
+  /** the name shown for the peer (default: the address) */
+  peerName?: string
+  /** offered on each undelivered message of ours ("Retry") */
+  onRetry?: (m: MessageRecord) => void
+}
+
+export function Transcript ({ peer, messages, peerName, onRetry }: TranscriptProps) {
   const end = useRef<HTMLLIElement>(null)
   const last = messages[messages.length - 1]
   // keep the newest message in view as messages arrive
   useEffect(() => { end.current?.scrollIntoView?.({ block: 'end' }) }, [last?.id, last?.status])
-  if (messages.length === 0) return <p class="empty">No messages with {peer} yet.</p>
+  const who = peerName !== undefined && peerName !== '' ? peerName : peer
+  if (messages.length === 0) return <p class="empty">No messages with {who} yet.</p>
   return (
-    <ol class="transcript" aria-label={`Conversation with ${peer}`}>
+    <ol class="transcript" aria-label={`Conversation with ${who}`}>
       {messages.map(m => (
         <li key={m.id} class={`msg ${m.direction} ${m.status}`} data-status={m.status}>
           <p class="msg-body">{m.body}</p>
           <p class="msg-meta">
             <time dateTime={new Date(m.at).toISOString()}>{formatWhen(m.at)}</time>
             {m.direction === 'out' && <span class="msg-status"> · {STATUS_TEXT[m.status]}</span>}
+            {m.direction === 'out' && m.status === 'failed' && onRetry !== undefined && (
+              <> <button type="button" class="btn link retry" onClick={() => { onRetry(m) }}>Retry</button></>
+            )}
             {m.direction === 'in' && <> · <TrustBadge view={messageTrust(m)} aor={peer} class="compact" /></>}
           </p>
         </li>

@@ -101,6 +101,16 @@ describe('per-target manifests', () => {
     assert.equal(t.content_scripts, undefined)
     assert.deepEqual(t.protocol_handlers.map((h: any) => h.uriTemplate), ['/sip-link.html#%s'], 'sip: goes to the hand-off page, never to a call window without media')
   })
+  it('thunderbird: the add-on\'s options page is its setup (setup.html, built with the app pages); the browsers keep options.html', async () => {
+    const part = JSON.parse(readFileSync(join(ROOT, 'extension', 'thunderbird', 'manifest.part.json'), 'utf8')) as Record<string, any>
+    const t = targetManifest(m, 'thunderbird', '1.2.3', part) as Record<string, any>
+    assert.deepEqual(t.options_ui, { page: 'setup.html', open_in_tab: true })
+    for (const target of ['firefox', 'chromium'] as const) assert.equal((targetManifest(m, target, '1.2.3') as Record<string, any>).options_ui.page, 'options.html', target)
+    await withReleaseBuild('thunderbird', async dir => {
+      assert.match(await readFile(join(dir, 'setup.html'), 'utf8'), /<script src="setup\.js"><\/script>/)
+      assert.ok((await readFile(join(dir, 'setup.js'), 'utf8')).length > 1_000)
+    })
+  })
   it('Gecko targets replace the MV3 default CSP (no upgrade-insecure-requests: ws:// supernodes stay reachable); Chromium keeps its default', () => {
     for (const target of ['firefox', 'thunderbird'] as const) {
       const csp = (targetManifest(m, target, '1.2.3') as Record<string, any>).content_security_policy

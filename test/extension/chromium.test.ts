@@ -10,17 +10,18 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer } from 'node:http'
 import type { Server } from 'node:http'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium } from 'playwright-core'
 import type { BrowserContext, Page, Worker } from 'playwright-core'
-import { buildPwa } from '../../build/build.ts'
+import { buildPwa, ROOT } from '../../build/build.ts'
 import { buildExtensions } from '../../build/extension.ts'
 import { serveApp } from '../../supernode/web.ts'
 import type { WebServer } from '../../supernode/web.ts'
 import { CHROMIUM, CHROMIUM_ARGS, launchProfile } from '../helpers/browser.ts'
 import { parseCallRoute } from '../../extension/pages/route.ts'
+import { assertClickable, assertFits, visibleText } from '../helpers/layout.ts'
 import { audioRtp as rtp, expectAudioBothWays, onboard, submitIdentityForm } from '../helpers/pwa.ts'
 import { spawnSupernode } from '../helpers/supernode-process.ts'
 import { eventually } from '../helpers/eventually.ts'
@@ -29,6 +30,10 @@ import type { SupernodeProcess } from '../helpers/supernode-process.ts'
 /** Joining the overlay and publishing a record takes a few seconds on loopback; generous for a loaded 2-core machine. */
 const ONLINE_TIMEOUT = 45_000
 const CALL_TIMEOUT = 30_000
+/** The toolbar popup's width (body.ext-popup in extension/pages/extension.css). */
+const PANEL = { width: 360, height: 600 }
+/** Where the run leaves pictures of the pages for a person to look at. */
+const SCREENSHOTS = join(ROOT, 'dist', 'screenshots')
 
 const LINK_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>Links</title></head><body>
 <p><a id="sip" href="sip:bob@example.org">Call Bob</a></p>
@@ -114,13 +119,23 @@ describe('Chromium extension: a sip: link on a web page becomes a call to a PWA 
   it('the extension onboards alice in its options page and goes online through the configured supernode', async () => {
     const options = await alice.newPage()
     await options.goto(`chrome-extension://${extensionId}/options.html`)
+    await options.getByRole('button', { name: 'Create identity' }).waitFor()
+    const first = await visibleText(options)
+    assert.doesNotMatch(first, /Offline|reconnecting/i, 'nothing is offline before anything is set up')
     await submitIdentityForm(options, 'alice@example.org', 'Alice')
     const supernodes = options.getByRole('textbox', { name: /^Supernodes/ })
+    // no supernode yet: "Advanced" opens by itself, where their addresses go
     await supernodes.waitFor({ timeout: ONLINE_TIMEOUT })
+    const settings = await visibleText(options)
+    assert.match(settings, /Advanced/)
+    assert.doesNotMatch(settings, /npm|multiaddr|\/p2p\//i, 'no developer words outside Advanced')
+    assert.doesNotMatch(settings, /the browser may clear/i, 'an extension\'s storage is not the browser\'s to clear')
     await supernodes.fill(sn.addr)
     await options.getByRole('button', { name: 'Save supernodes' }).click()
     await options.getByText('Saved and reconnected.').waitFor({ timeout: ONLINE_TIMEOUT })
     await options.getByRole('status').filter({ hasText: /^Online/ }).waitFor({ timeout: ONLINE_TIMEOUT })
+    await mkdir(SCREENSHOTS, { recursive: true })
+    await options.screenshot({ path: join(SCREENSHOTS, 'chromium-options.png'), fullPage: true })
     // the device runs in the offscreen document, not in this page: closing the page keeps alice online
     await options.close()
     const popup = await alice.newPage()
@@ -146,6 +161,38 @@ describe('Chromium extension: a sip: link on a web page becomes a call to a PWA 
     const buddy = popup.locator('li.buddy').filter({ hasText: 'bob@example.org' })
     await buddy.locator('.presence.online').waitFor({ timeout: ONLINE_TIMEOUT })
     assert.equal(await buddy.locator('.presence').innerText(), 'Online')
+    await popup.close()
+  })
+
+  it('the popup at its real width: with long names every Dial and Remove button is inside it and takes a real mouse click; names cut, whole on hover', async () => {
+    const popup = await alice.newPage()
+    await popup.setViewportSize(PANEL)
+    await popup.goto(`chrome-extension://${extensionId}/popup.html`)
+    const LONG = ['maximiliane.alexandra.von.hohenzollern@sigmaringen.example.org', 'bartholomew.fitzgerald-montgomery@a-very-long-domain-name.example.com']
+    for (const aor of LONG) {
+      await popup.getByRole('textbox', { name: "Buddy's email address" }).fill(aor)
+      await popup.getByRole('button', { name: 'Add buddy' }).click()
+      await popup.locator(`li.buddy[data-aor="${aor}"]`).waitFor()
+    }
+    await popup.locator('li.buddy[data-aor="bob@example.org"] .presence.online').waitFor({ timeout: ONLINE_TIMEOUT })
+    await assertFits(popup, 'popup with long names')
+    const n = await assertClickable(popup, 'li.buddy .buddy-actions button', 'popup')
+    assert.equal(n, 6, 'Dial and Remove on each of the three rows')
+    for (const aor of LONG) {
+      const name = popup.locator(`li.buddy[data-aor="${aor}"] .buddy-name .aor`)
+      assert.equal(await name.getAttribute('title'), aor, 'the whole address on hover')
+      assert.ok(await name.evaluate(e => e.scrollWidth > e.clientWidth), `${aor} cut with an ellipsis`)
+      assert.ok(((await name.boundingBox())?.height ?? 99) < 30, `${aor} on one line`)
+    }
+    await popup.screenshot({ path: join(SCREENSHOTS, 'chromium-popup.png'), fullPage: true })
+    // a real mouse click, at the button's centre, on the longest row's last button
+    const remove = popup.getByRole('button', { name: `Remove ${LONG[0] as string}` })
+    const box = await remove.boundingBox()
+    assert.ok(box !== null)
+    await popup.mouse.click(box.x + box.width / 2, box.y + box.height / 2)
+    await popup.locator(`li.buddy[data-aor="${LONG[0] as string}"]`).waitFor({ state: 'detached' })
+    await popup.getByRole('button', { name: `Remove ${LONG[1] as string}` }).click()
+    await popup.locator(`li.buddy[data-aor="${LONG[1] as string}"]`).waitFor({ state: 'detached' })
     await popup.close()
   })
 

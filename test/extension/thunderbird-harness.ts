@@ -10,6 +10,7 @@ import type { ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
+import { createServer as createNetServer } from 'node:net'
 import type { Server, ServerResponse } from 'node:http'
 import { once } from 'node:events'
 import { tmpdir } from 'node:os'
@@ -160,6 +161,15 @@ export function profilePrefs (extra: Record<string, string | number | boolean> =
   return Object.entries(prefs).map(([k, v]) => `user_pref(${JSON.stringify(k)}, ${JSON.stringify(v)});`).join('\n') + '\n'
 }
 
+/** A loopback TCP port free right now (for Marionette). */
+export async function freePort (): Promise<number> {
+  const server = createNetServer()
+  await new Promise<void>(resolve => { server.listen(0, '127.0.0.1', resolve) })
+  const port = (server.address() as { port: number }).port
+  await new Promise(resolve => { server.close(resolve) })
+  return port
+}
+
 /** Builds the Thunderbird add-on with the test driver pointed at `harnessUrl`; returns the .xpi. */
 export async function buildTestAddon (harnessUrl: string, dir: string): Promise<string> {
   const [r] = await buildExtensions({ targets: ['thunderbird'], outDir: join(dir, 'unpacked'), packageDir: join(dir, 'pkg'), testHarness: harnessUrl })
@@ -190,14 +200,16 @@ async function captureBrowser (dir: string): Promise<{ env: Record<string, strin
   }
 }
 
-export async function startThunderbird (xpi: string, prefs: Record<string, string | number | boolean> = {}): Promise<ThunderbirdProcess> {
+export async function startThunderbird (xpi: string, prefs: Record<string, string | number | boolean> = {}, options: { marionettePort?: number } = {}): Promise<ThunderbirdProcess> {
   if (!existsSync(THUNDERBIRD)) throw new Error(`${THUNDERBIRD} is missing: apt-get install thunderbird`)
   const profile = await mkdtemp(join(tmpdir(), 'peerline-tb-'))
   await mkdir(join(profile, 'extensions'), { recursive: true })
   await copyFile(xpi, join(profile, 'extensions', `${ADDON_ID}.xpi`))
-  await writeFile(join(profile, 'user.js'), profilePrefs(prefs))
+  // Marionette (test/helpers/marionette.ts): real mouse clicks, which no add-on API can make
+  const marionette: Record<string, number> = options.marionettePort !== undefined ? { 'marionette.port': options.marionettePort } : {}
+  await writeFile(join(profile, 'user.js'), profilePrefs({ ...prefs, ...marionette }))
   const browser = await captureBrowser(join(profile, 'xdg'))
-  const proc = spawn(THUNDERBIRD, ['--headless', '--no-remote', '--profile', profile], {
+  const proc = spawn(THUNDERBIRD, ['--headless', '--no-remote', '--profile', profile, ...(options.marionettePort !== undefined ? ['--marionette', '-remote-allow-system-access'] : [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...browser.env, MOZ_HEADLESS: '1', MOZ_CRASHREPORTER_DISABLE: '1' }
   })

@@ -27,3 +27,41 @@ export async function assertFits (page: Page, screen: string): Promise<void> {
   assert.ok(r.scrollWidth <= r.width && r.bodyScrollWidth <= r.width, `${screen}: no horizontal scroll (${r.scrollWidth}/${r.bodyScrollWidth} > ${r.width})`)
   assert.deepEqual(r.outside, [], `${screen}: every control inside the ${r.width} px viewport`)
 }
+
+/**
+ * The text a person sees on the page: rendered text only, none inside a
+ * closed <details>, and of a `details.advanced` only its summary.
+ */
+export async function visibleText (page: Page): Promise<string> {
+  return await page.evaluate(() => {
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT)
+    const parts: string[] = []
+    for (let n = walker.nextNode(); n !== null; n = walker.nextNode()) {
+      const el = n.parentElement
+      const advanced = el?.closest('details.advanced')
+      if (el === null || (advanced != null && el.closest('summary')?.parentElement !== advanced)) continue
+      if (el.getClientRects().length === 0 || getComputedStyle(el).visibility === 'hidden') continue
+      const t = (n.textContent ?? '').trim()
+      if (t !== '') parts.push(t)
+    }
+    return parts.join('\n')
+  })
+}
+
+/**
+ * Every element matching `selector` is inside the viewport and is what a
+ * real mouse at its centre would hit (Playwright's trial click: visible,
+ * stable, enabled, not covered).
+ */
+export async function assertClickable (page: Page, selector: string, screen: string): Promise<number> {
+  const width = await page.evaluate(() => document.documentElement.clientWidth)
+  const all = await page.locator(selector).all()
+  assert.ok(all.length > 0, `${screen}: ${selector} present`)
+  for (const el of all) {
+    const box = await el.boundingBox()
+    const label = await el.getAttribute('aria-label') ?? await el.innerText()
+    assert.ok(box !== null && box.x >= -0.5 && box.x + box.width <= width + 0.5, `${screen}: ${label} inside the ${width} px panel (${JSON.stringify(box)})`)
+    await el.click({ trial: true, timeout: 5_000 })
+  }
+  return all.length
+}

@@ -247,6 +247,13 @@ describe('PWA user interface: two people, a real supernode, Chromium at 360×640
     await a.getByRole('button', { name: 'Send' }).click()
     await a.locator('.msg.out[data-status="failed"]').filter({ hasText: 'Not delivered' }).waitFor({ timeout: 15_000 })
     await a.getByRole('alert').filter({ hasText: 'unknown@example.org is not online right now.' }).waitFor({ timeout: 1_000 })
+    // Retry sends the same message again (still nobody there: the same explanation, no copy in the transcript)
+    await a.getByRole('button', { name: 'Dismiss' }).click()
+    await a.getByRole('alert').waitFor({ state: 'detached' })
+    await a.locator('.msg.out').getByRole('button', { name: 'Retry' }).click()
+    await a.getByRole('alert').filter({ hasText: 'unknown@example.org is not online right now.' }).waitFor({ timeout: 15_000 })
+    await a.locator('.msg.out[data-status="failed"]').waitFor({ timeout: 15_000 })
+    assert.equal(await a.locator('.msg.out').count(), 1, 'Retry resends the message, it does not add one')
     await go(a, '#/')
   })
 

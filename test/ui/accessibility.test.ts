@@ -145,7 +145,10 @@ describe('accessibility: the Chromium extension\'s pages pass axe (WCAG 2.1 A/AA
     await options.getByRole('textbox', { name: /^Supernodes/ }).waitFor({ timeout: ONLINE_TIMEOUT })
     await audit(options, 'options')
     const popup = await page('popup.html')
-    await popup.getByRole('textbox', { name: "Buddy's email address" }).waitFor()
+    await popup.getByRole('textbox', { name: "Buddy's email address" }).fill('bartholomew.fitzgerald-montgomery@a-very-long-domain-name.example.com')
+    await popup.getByRole('button', { name: 'Add buddy' }).click()
+    // a buddy row (shared/ui/BuddyRow.tsx): presence words, trust badge, icon buttons
+    await popup.locator('li.buddy .presence').waitFor()
     await audit(popup, 'popup')
     const call = await page(`call.html#/call/${encodeURIComponent('sip:bob@example.org')}`)
     await call.getByRole('dialog', { name: 'Call sip:bob@example.org?' }).waitFor({ timeout: CALL_TIMEOUT })

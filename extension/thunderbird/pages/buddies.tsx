@@ -1,38 +1,46 @@
 /**
  * The buddy list (the address book's toolbar action): every contact with an
- * address, its online status, Call (handed to the browser) and Chat (inside
- * Thunderbird). Marks the shown buddies visible so their presence is looked
- * up first (presence.ts).
+ * address, its online status in words, Call (handed to the browser) and Chat
+ * (inside Thunderbird), in the rows every Peerline list uses
+ * (shared/ui/BuddyRow.tsx). Marks the shown buddies visible so their
+ * presence is looked up first (presence.ts). Before setup (no identity, or
+ * no web app for calls) the list says so and its buttons open the setup
+ * page (setup.tsx, the add-on's options page).
  */
 import { render } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import { messenger } from '../messenger.ts'
 import type { ThunderbirdState } from '../commands.ts'
 import { checkedAgo } from '../presence.ts'
-import { TrustBadge } from '../../../shared/ui/TrustBadge.tsx'
+import { BuddyRow } from '../../../shared/ui/BuddyRow.tsx'
 
 /** How often the open list re-reads the background's state (presence answers arrive over time). */
 const REFRESH_MS = 2_000
-
-const PRESENCE_TEXT = { online: 'online', offline: 'offline', unknown: 'status unknown' }
 
 function send<T> (m: unknown): Promise<T> {
   return messenger().runtime.sendMessage(m) as Promise<T>
 }
 
+/** Opens the setup page (the add-on's options page). */
+function openSetup (): void {
+  void messenger().runtime.openOptionsPage().catch(() => {})
+}
+
+type Note = { text: string, setup?: boolean } | undefined
+
 function Buddies () {
   const [state, setState] = useState<ThunderbirdState | undefined>()
   const [filter, setFilter] = useState('')
-  const [note, setNote] = useState<string | undefined>()
+  const [note, setNote] = useState<Note>()
   useEffect(() => {
     let stop = false
     const load = (): void => {
       send<ThunderbirdState | undefined>({ command: 'tb:state' }).then(s => {
         if (stop) return
-        if (s === undefined) { setNote('Peerline is not running: reload the add-on'); return }
+        if (s === undefined) { setNote({ text: 'Peerline is not running: restart Thunderbird or reinstall the add-on.' }); return }
         setState(s)
-        setNote(n => n?.startsWith('Cannot read') === true ? undefined : n)
-      }, (err: unknown) => { if (!stop) setNote(`Cannot read the address books: ${(err as Error).message}`) })
+        setNote(n => n?.text.startsWith('Cannot read') === true ? undefined : n)
+      }, (err: unknown) => { if (!stop) setNote({ text: `Cannot read the address books: ${(err as Error).message}` }) })
     }
     load()
     const timer = setInterval(load, REFRESH_MS)
@@ -44,104 +52,62 @@ function Buddies () {
     if (visibleKey !== '') void send({ command: 'tb:visible', aors: visibleKey.split(',') })
   }, [visibleKey])
 
-  if (state === undefined) return note !== undefined ? <p class="error" role="alert">{note}</p> : <p class="loading">Starting Peerline…</p>
-  const call = (aor: string): void => {
-    send<{ ok: boolean, error?: string }>({ command: 'tb:call', target: aor }).then(r => { setNote(r.ok ? `Calling ${aor} in your browser…` : r.error) }, (err: unknown) => { setNote((err as Error).message) })
+  if (state === undefined) return note !== undefined ? <p class="problem" role="alert">{note.text}</p> : <p class="loading">Starting Peerline…</p>
+  const ready = state.me !== undefined && state.webApp
+  /** Before setup, Call and Chat lead there (and say so). */
+  const toSetup = (): void => {
+    openSetup()
+    setNote({ text: 'Finish setting up Peerline first: its setup is open in Thunderbird’s main window.', setup: true })
+  }
+  const call = (aor: string, name: string): void => {
+    if (!ready) { toSetup(); return }
+    const who = name !== '' ? name : aor
+    // said at once: the browser may take a while to come up
+    setNote({ text: `Calling ${who} in your browser…` })
+    send<{ ok: boolean, error?: string, name?: string }>({ command: 'tb:call', target: aor }).then(r => {
+      if (!r.ok) setNote({ text: r.error ?? 'The call did not start.', setup: r.name === 'PwaAddressError' })
+    }, (err: unknown) => { setNote({ text: (err as Error).message }) })
   }
   const chat = (aor: string): void => {
-    send<{ ok: boolean, error?: string }>({ command: 'tb:chat', target: aor }).then(r => { if (!r.ok) setNote(r.error) }, (err: unknown) => { setNote((err as Error).message) })
+    if (state.me === undefined) { toSetup(); return }
+    send<{ ok: boolean, error?: string }>({ command: 'tb:chat', target: aor }).then(r => { if (!r.ok) setNote({ text: r.error ?? 'The chat did not open.' }) }, (err: unknown) => { setNote({ text: (err as Error).message }) })
   }
   const now = Date.now()
   return (
     <main class="popup stack">
-      <p class="status">{state.me !== undefined ? `${state.me.displayName} · ${state.me.aor} · ${state.online ? 'online' : 'offline'}` : 'Set up Peerline in the add-on options first.'}</p>
-      {note !== undefined && <p role="status">{note}</p>}
+      {state.me !== undefined
+        ? <p class={`status ${state.online ? 'online' : 'offline'}`} title={`${state.me.displayName} · ${state.me.aor}`}>{state.me.displayName} · {state.online ? 'Online' : 'Not connected'}</p>
+        : null}
+      {!ready && (
+        <section class="card stack" aria-label="Set up Peerline">
+          <p>{state.me === undefined
+            ? 'Peerline is not set up yet: choose your identity and where your calls ring.'
+            : 'Choose the web app that takes your calls (Thunderbird cannot carry sound or video).'}</p>
+          <button type="button" class="btn primary" onClick={openSetup}>Set up Peerline…</button>
+        </section>
+      )}
+      {note !== undefined && (
+        <p role="status" class="note">{note.text}{note.setup === true && <> <button type="button" class="btn link" onClick={openSetup}>Open setup</button></>}</p>
+      )}
       <input type="search" aria-label="Find a contact" placeholder="Find a contact" value={filter} onInput={e => { setFilter(e.currentTarget.value) }} />
       {shown.length === 0
         ? <p class="empty">No contacts with an email address yet.</p>
         : (
-          <ul class="buddies" aria-label="Buddies">
+          <ul class="list buddies" aria-label="Buddies">
             {shown.map(b => (
-              <li key={b.aor} class={`buddy ${b.presence}`} data-aor={b.aor} data-presence={b.presence}>
-                <span class={`dot ${b.presence}`} title={PRESENCE_TEXT[b.presence]} aria-label={PRESENCE_TEXT[b.presence]} />
-                <span class="name">{b.name !== '' ? b.name : b.aor}</span>
-                {b.name !== '' && <span class="aor"> {b.aor}</span>}
-                {b.checkedAt !== 0 && <span class="checked"> {checkedAgo(b.checkedAt, now)}</span>}
-                <TrustBadge view={b.trust} aor={b.aor} class="compact" />
-                <button type="button" onClick={() => { call(b.aor) }} title="Opens the call in your browser">Call</button>
-                <button type="button" onClick={() => { chat(b.aor) }}>Chat</button>
-              </li>
+              <BuddyRow key={b.aor} aor={b.aor} name={b.name} presence={b.presence} trust={b.trust}
+                checked={b.checkedAt !== 0 ? checkedAgo(b.checkedAt, now) : undefined}>
+                <button type="button" class="btn" onClick={() => { call(b.aor, b.name) }}
+                  aria-label={`Call ${b.name !== '' ? b.name : b.aor}`} title={ready ? 'Opens the call in your browser' : 'Set up Peerline first'}>Call</button>
+                <button type="button" class="btn" onClick={() => { chat(b.aor) }}
+                  aria-label={`Chat with ${b.name !== '' ? b.name : b.aor}`} title={state.me !== undefined ? 'Opens a chat window' : 'Set up Peerline first'}>Chat</button>
+              </BuddyRow>
             ))}
           </ul>
           )}
       {state.skipped.length > 0 && <p class="hint">{state.skipped.length} contact(s) skipped: their vCard cannot be read.</p>}
-      <PwaAddress />
-      {state.me !== undefined && <VerifyEmail />}
+      <button type="button" class="btn link" onClick={openSetup}>Peerline settings</button>
     </main>
-  )
-}
-
-interface Answer<T> { ok: boolean, result?: T, error?: string }
-interface CaOffer { peerId: string, fingerprint: string, trusted: boolean, ca: { name: string, key: string } }
-
-/**
- * Email verification with a supernode's CA, finished from Thunderbird: the
- * user picks (and so trusts) a CA, which mails a code; on the user's explicit
- * "read it from my mail" the add-on reads only that CA message and confirms.
- */
-function VerifyEmail () {
-  const [cas, setCas] = useState<CaOffer[] | undefined>()
-  const [asked, setAsked] = useState(false)
-  const [note, setNote] = useState<string | undefined>()
-  const [busy, setBusy] = useState(false)
-  const run = <T,>(m: unknown, done: (r: T | undefined) => void): void => {
-    setBusy(true)
-    send<Answer<T>>(m).then(r => {
-      if (r.ok) done(r.result)
-      else setNote(r.error)
-    }, (err: unknown) => { setNote((err as Error).message) }).finally(() => { setBusy(false) })
-  }
-  return (
-    <section class="card stack" aria-label="Email verification">
-      {cas === undefined && !asked && (
-        <button type="button" disabled={busy} onClick={() => { run<CaOffer[]>({ command: 'tb:verify-find' }, r => { setCas(r ?? []); if ((r ?? []).length === 0) setNote('No supernode you are connected to runs a certificate authority.') }) }}>
-          Verify my email address…
-        </button>
-      )}
-      {cas !== undefined && !asked && cas.map(c => (
-        <p key={c.peerId}>
-          {c.ca.name} <code>{c.fingerprint}</code>{' '}
-          <button type="button" disabled={busy} onClick={() => { run({ command: 'tb:verify-request', peerId: c.peerId }, () => { setAsked(true); setNote(`${c.ca.name} is mailing you a code.`) }) }}>
-            Trust this CA and mail me a code
-          </button>
-        </p>
-      ))}
-      {asked && (
-        <p>
-          Peerline can read the code from that message for you: it looks only at the CA's message
-          ("Your Peerline verification code") to your address.{' '}
-          <button type="button" disabled={busy} onClick={() => { run({ command: 'tb:verify-from-inbox' }, () => { setNote('Your address is verified.') }) }}>
-            Read the code from my mail
-          </button>
-        </p>
-      )}
-      {note !== undefined && <p role="status">{note}</p>}
-    </section>
-  )
-}
-
-/** Where calls go: the Peerline web app the browser opens. */
-function PwaAddress () {
-  const [base, setBase] = useState('')
-  const [saved, setSaved] = useState(false)
-  useEffect(() => {
-    void messenger().storage.local.get('peerline.pwaBase').then(r => { if (typeof r['peerline.pwaBase'] === 'string') setBase(r['peerline.pwaBase']) })
-  }, [])
-  return (
-    <form class="row" onSubmit={e => { e.preventDefault(); void send({ command: 'tb:set-pwa-base', base: base.trim() }).then(() => { setSaved(true) }) }}>
-      <input type="url" aria-label="Peerline web app address" placeholder="https://… (web app for calls)" value={base} onInput={e => { setBase(e.currentTarget.value); setSaved(false) }} />
-      <button type="submit">{saved ? 'Saved' : 'Save'}</button>
-    </form>
   )
 }
 

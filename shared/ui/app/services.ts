@@ -257,7 +257,24 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
     const trust = account !== undefined ? { level: 'server-asserted' as const, via: account.address } : this.keys.level(aor)
     const record = await this.history.addMessage({ peer: aor, direction: 'out', body, at: Date.now(), verified: true, trust, status: 'sending' })
     this.#changed('message', aor)
-    const delivery = (async () => {
+    return { record, delivery: this.#deliver(record, aor, body, options) }
+  }
+
+  /**
+   * Sends an undelivered ('failed') outgoing message again, as the same
+   * record: 'sending', then 'sent' or 'failed' as for sendMessage. (Until
+   * supernodes hold messages for absent devices, this is the user's retry.)
+   */
+  async retryMessage (record: MessageRecord, options: { identityKey?: string } = {}): Promise<{ delivery: Promise<void> }> {
+    if (record.direction !== 'out' || record.status !== 'failed') throw new Error('Only an undelivered message of yours can be sent again')
+    const aor = normalizeAor(record.peer)
+    await this.history.setMessageStatus(record.id, 'sending')
+    this.#changed('message', aor)
+    return { delivery: this.#deliver(record, aor, record.body, options) }
+  }
+
+  #deliver (record: MessageRecord, aor: string, body: string, options: { identityKey?: string }): Promise<void> {
+    return (async () => {
       try {
         if (account !== undefined) {
           await account.sendMessage(aor, body)
@@ -278,7 +295,6 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
         this.#changed('message', aor)
       }
     })()
-    return { record, delivery }
   }
 
   /** Is `aor` reachable now? One DHT lookup; 'unknown' when this device is offline or the answer is unclear. */

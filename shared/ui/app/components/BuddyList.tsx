@@ -6,13 +6,11 @@
 import { useEffect, useReducer, useState } from 'preact/hooks'
 import type { Buddy } from '../../../store/history-api.ts'
 import { Icon } from '../../Icon.tsx'
-import { TrustBadge } from '../../TrustBadge.tsx'
+import { BuddyRow } from '../../BuddyRow.tsx'
 import { PRESENCE_REFRESH_MS } from '../constants.ts'
 import { chatHash } from '../links.ts'
 import type { AppActions } from '../actions.ts'
 import type { AppServices, Presence } from '../services.ts'
-
-const PRESENCE_TEXT: Record<Presence, string> = { online: 'Online', offline: 'Offline', unknown: 'Unknown' }
 
 /** Presence of `aors`, refreshed while mounted and `online`; missing entries are unknown. */
 export function usePresence (services: AppServices, aors: string[], online: boolean): Record<string, Presence> {
@@ -79,30 +77,13 @@ export function BuddyList ({ services, actions, historyVersion, online, unread, 
           const p = presence[b.aor] ?? 'unknown'
           const n = unread[b.aor] ?? 0
           return (
-            <li key={b.aor} class="buddy">
-              <span class={`dot ${p}`} aria-hidden="true" />
-              {chatLinks
-                ? (
-                  <a class="buddy-name" href={chatHash(b.aor)}>
-                    <span class="aor">{b.displayName ?? b.aor}</span>
-                    {b.displayName !== undefined && <span class="sub">{b.aor}</span>}
-                  </a>
-                  )
-                : (
-                  <span class="buddy-name">
-                    <span class="aor">{b.displayName ?? b.aor}</span>
-                    {b.displayName !== undefined && <span class="sub">{b.aor}</span>}
-                  </span>
-                  )}
-              <span class={`presence ${p}`}>{PRESENCE_TEXT[p]}</span>
-              <TrustBadge view={services.keys.level(b.aor)} aor={b.aor} class="compact" />
-              {n > 0 && <span class="count" aria-label={`${n} unread`}>{n}</span>}
-              <span class="buddy-actions">
-                <button type="button" class="btn icon" aria-label={`Dial ${b.aor}`} title={`Dial ${b.aor}`} onClick={() => { actions.dial(b.aor) }}><Icon name="phone" /></button>
-                <button type="button" class="btn icon" aria-label={`Remove ${b.aor}`} title={`Remove ${b.aor}`}
-                  onClick={() => { services.removeBuddy(b.aor).catch((err: unknown) => { actions.showError(err) }) }}><Icon name="close" /></button>
-              </span>
-            </li>
+            <BuddyRow key={b.aor} aor={b.aor} name={b.displayName} presence={p} trust={services.keys.level(b.aor)}
+              href={chatLinks ? chatHash(b.aor) : undefined}
+              extra={n > 0 ? <span class="count" aria-label={`${n} unread`}>{n}</span> : undefined}>
+              <button type="button" class="btn icon" aria-label={`Dial ${b.aor}`} title={`Dial ${b.aor}`} onClick={() => { actions.dial(b.aor) }}><Icon name="phone" /></button>
+              <button type="button" class="btn icon" aria-label={`Remove ${b.aor}`} title={`Remove ${b.aor}`}
+                onClick={() => { services.removeBuddy(b.aor).catch((err: unknown) => { actions.showError(err) }) }}><Icon name="close" /></button>
+            </BuddyRow>
           )
         })}
       </ul>

@@ -52,7 +52,9 @@ export function ChatScreen ({ services, peer, historyVersion, actions }: ChatScr
       {messages !== undefined && messages.length >= limit && (
         <button type="button" class="btn" onClick={() => { setLimit(l => l + DEFAULT_PAGE_SIZE) }}>Show earlier messages</button>
       )}
-      {messages === undefined ? <p class="loading">Loading…</p> : <Transcript peer={peer} messages={messages} />}
+      {messages === undefined
+        ? <p class="loading">Loading…</p>
+        : <Transcript peer={peer} messages={messages} onRetry={m => { services.retryMessage(m).then(r => r.delivery).catch((err: unknown) => { actions.showError(err, { address: peer }) }) }} />}
       <Composer onSend={async body => { await send(body) }} />
       <details class="chat-search">
         <summary>Search all messages</summary>

@@ -1,6 +1,10 @@
 /**
  * Settings: display name, supernodes, STUN/TURN servers, SIP accounts,
- * identity backup (export and restore) and persistent storage.
+ * identity backup (export and restore) and persistent storage. The PWA shows
+ * every section open; the browser extension's options page (`advanced`) folds
+ * what only an operator needs (supernode addresses, STUN/TURN, trusted CAs)
+ * under "Advanced" and leaves out Storage (an extension's storage is not
+ * cleared by the browser). Thunderbird's setup page builds on the exported sections.
  */
 import { useEffect, useState } from 'preact/hooks'
 import type { ComponentChildren } from 'preact'
@@ -19,6 +23,10 @@ export interface SettingsProps {
   services: AppServices
   me: Me | undefined
   actions: AppActions
+  /** fold the operator's details under "Advanced" and leave out Storage (the browser extension); default false (the PWA) */
+  advanced?: boolean
+  /** with `advanced`: start with "Advanced" open (nothing works until a supernode is entered there) */
+  advancedOpen?: boolean
 }
 
 type Outcome = { ok: boolean, text: string } | undefined
@@ -29,7 +37,7 @@ function Outcome ({ outcome }: { outcome: Outcome }) {
   return outcome.ok ? <p class="done" aria-live="polite">{outcome.text}</p> : <p class="problem" role="alert">{outcome.text}</p>
 }
 
-function Section ({ id, title, children }: { id: string, title: string, children: ComponentChildren }) {
+export function Section ({ id, title, children }: { id: string, title: string, children: ComponentChildren }) {
   return (
     <section class="card stack" aria-labelledby={id}>
       <h2 id={id}>{title}</h2>
@@ -38,15 +46,36 @@ function Section ({ id, title, children }: { id: string, title: string, children
   )
 }
 
-export function SettingsScreen ({ services, me, actions }: SettingsProps) {
+export function SettingsScreen ({ services, me, actions, advanced = false, advancedOpen = false }: SettingsProps) {
   const [settings, setSettings] = useState<UserSettings | undefined>()
   const [serverSupernodes, setServerSupernodes] = useState<string[]>([])
+  // opened when asked, then the user's to close: saving a supernode does not fold it away under them
+  const [open, setOpen] = useState(advancedOpen)
+  useEffect(() => { if (advancedOpen) setOpen(true) }, [advancedOpen])
   useEffect(() => {
     services.settings().then(setSettings, (err: unknown) => { actions.showError(err) })
     services.serverSupernodes().then(setServerSupernodes, () => {})
   }, [services])
 
   if (settings === undefined) return <p class="loading">Loading settings…</p>
+  if (advanced) {
+    return (
+      <div class="settings stack">
+        <ProfileSection services={services} me={me} settings={settings} onSaved={setSettings} />
+        <EmailVerificationSection services={services} me={me} />
+        <DevicesSection services={services} />
+        <BackupSection services={services} me={me} actions={actions} />
+        <details class="advanced card" open={open} onToggle={e => { setOpen(e.currentTarget.open) }}>
+          <summary>Advanced</summary>
+          <div class="stack">
+            <SupernodesSection services={services} settings={settings} serverSupernodes={serverSupernodes} onSaved={setSettings} />
+            <IceSection services={services} settings={settings} onSaved={setSettings} />
+            <TrustedCasSection services={services} />
+          </div>
+        </details>
+      </div>
+    )
+  }
   return (
     <div class="settings stack">
       <ProfileSection services={services} me={me} settings={settings} onSaved={setSettings} />
@@ -62,9 +91,9 @@ export function SettingsScreen ({ services, me, actions }: SettingsProps) {
   )
 }
 
-interface SectionProps { services: AppServices, settings: UserSettings, onSaved: (s: UserSettings) => void }
+export interface SectionProps { services: AppServices, settings: UserSettings, onSaved: (s: UserSettings) => void }
 
-function ProfileSection ({ services, me, settings, onSaved }: SectionProps & { me: Me | undefined }) {
+export function ProfileSection ({ services, me, settings, onSaved }: SectionProps & { me: Me | undefined }) {
   const [name, setName] = useState(settings.displayName !== '' ? settings.displayName : me?.displayName ?? '')
   const [outcome, setOutcome] = useState<Outcome>()
   const save = (e: Event): void => {
@@ -89,7 +118,7 @@ function ProfileSection ({ services, me, settings, onSaved }: SectionProps & { m
   )
 }
 
-function SupernodesSection ({ services, settings, serverSupernodes, onSaved }: SectionProps & { serverSupernodes: string[] }) {
+export function SupernodesSection ({ services, settings, serverSupernodes, onSaved }: SectionProps & { serverSupernodes: string[] }) {
   const [text, setText] = useState(settings.supernodes.join('\n'))
   const [outcome, setOutcome] = useState<Outcome>()
   const save = (e: Event): void => {
@@ -159,7 +188,7 @@ function IceSection ({ services, settings, onSaved }: SectionProps) {
   )
 }
 
-function BackupSection ({ services, me, actions }: { services: AppServices, me: Me | undefined, actions: AppActions }) {
+export function BackupSection ({ services, me, actions }: { services: AppServices, me: Me | undefined, actions: AppActions }) {
   const [passphrase, setPassphrase] = useState('')
   const [repeat, setRepeat] = useState('')
   const [outcome, setOutcome] = useState<Outcome>()
