@@ -107,6 +107,12 @@ export class SipAccounts {
     return { account, aor: accountTarget(target, account.settings) }
   }
 
+  /** The running account a message went through (its trust snapshot's `via`), or InvalidAccountError when it is gone. */
+  byAddress (address: string): SipAccount {
+    for (const account of this.#running.values()) if (account.settings.address === address) return account
+    throw new InvalidAccountError('id', `The SIP account ${address} is no longer set up on this device`)
+  }
+
   async #launch (settings: ValidSipAccount): Promise<SipAccount> {
     const hooks = this.#hooks
     const account = sipAccount({ settings, iceServers: await hooks.iceServers() }, {

@@ -24,6 +24,7 @@ import type { LinkedDeviceInfo, LocationRecord, Overlay, PairingOffer } from '..
 import { idbStorage, openHistory } from '../../store/index.ts'
 import type { Buddy, HistoryStore, MessageRecord } from '../../store/history-api.ts'
 import type { Call, IncomingMessage, Phone, SipAccountSettings } from '../../sip/api.ts'
+import type { SipAccount } from '../../sip/index.ts'
 import { anySignal } from '../../util/async.ts'
 import { logger } from '../../util/logger.ts'
 import { SipAccounts } from './accounts.ts'
@@ -257,7 +258,7 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
     const trust = account !== undefined ? { level: 'server-asserted' as const, via: account.address } : this.keys.level(aor)
     const record = await this.history.addMessage({ peer: aor, direction: 'out', body, at: Date.now(), verified: true, trust, status: 'sending' })
     this.#changed('message', aor)
-    return { record, delivery: this.#deliver(record, aor, body, options) }
+    return { record, delivery: this.#deliver(record, aor, body, options, account) }
   }
 
   /**
@@ -267,13 +268,15 @@ export class AppServices extends TypedEventEmitter<ServicesEvents> {
    */
   async retryMessage (record: MessageRecord, options: { identityKey?: string } = {}): Promise<{ delivery: Promise<void> }> {
     if (record.direction !== 'out' || record.status !== 'failed') throw new Error('Only an undelivered message of yours can be sent again')
-    const aor = normalizeAor(record.peer)
+    // the same route as the first time: the account it went through, or the overlay
+    const account = record.trust?.level === 'server-asserted' && record.trust.via !== undefined ? this.#accounts.byAddress(record.trust.via) : undefined
+    const aor = account !== undefined ? record.peer : normalizeAor(record.peer)
     await this.history.setMessageStatus(record.id, 'sending')
     this.#changed('message', aor)
-    return { delivery: this.#deliver(record, aor, record.body, options) }
+    return { delivery: this.#deliver(record, aor, record.body, options, account) }
   }
 
-  #deliver (record: MessageRecord, aor: string, body: string, options: { identityKey?: string }): Promise<void> {
+  #deliver (record: MessageRecord, aor: string, body: string, options: { identityKey?: string }, account: SipAccount | undefined): Promise<void> {
     return (async () => {
       try {
         if (account !== undefined) {
