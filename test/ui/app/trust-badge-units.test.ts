@@ -116,8 +116,10 @@ describe('trust vocabulary (shared/ui)', () => {
     assert.match(callWindow, /<IncomingCall call=\{view\.call\} trust=\{trust\}/)
     assert.match(await read('shared/ui/IncomingCall.tsx'), /<RemotePartyCard remote=\{call\.remote\} headingId=\{headingId\} trust=\{trust\}/)
     assert.match(await read('shared/ui/RemotePartyCard.tsx'), /<TrustBadge view=\{view\}/)
-    assert.match(await read('extension/thunderbird/pages/buddies.tsx'), /<TrustBadge view=\{b\.trust\}/)
-    assert.match(await read('extension/thunderbird/pages/chat.tsx'), /<TrustBadge view=\{device\.services\.keys\.level\(peer\)\}/)
+    // every buddy list (PWA, extension popup, Thunderbird) renders its rows with the shared BuddyRow, which shows the TrustBadge
+    assert.match(await read('shared/ui/BuddyRow.tsx'), /<TrustBadge view=\{trust\} aor=\{aor\}/)
+    assert.match(await read('extension/thunderbird/pages/buddies.tsx'), /<BuddyRow key=\{b\.aor\} aor=\{b\.aor\} name=\{b\.name\} presence=\{b\.presence\} trust=\{b\.trust\}/)
+    assert.match(await read('extension/thunderbird/pages/chat.tsx'), /<TrustBadge view=\{s\.keys\.level\(peer\)\}/)
     assert.match(await read('extension/thunderbird/background.ts'), /TRUST_TEXT\.notificationTitle\(trustLabel\(partyTrust\(/)
     // no screen has trust words of its own: they live in trust-text.ts only
     const files: string[] = []
